@@ -1,0 +1,7 @@
+"""Callbacks that observe a Trainer run; they import trainer/ and never tasks/."""
+
+from callbacks.early_stopping import EarlyStopping
+from callbacks.learning_rate import LearningRateMonitor
+from callbacks.terminate_on_nan import TerminateOnNaN
+
+__all__ = ["EarlyStopping", "LearningRateMonitor", "TerminateOnNaN"]

@@ -1,0 +1,193 @@
+"""trainlab's command line: thin typer commands over the trainer, tasks and callbacks.
+
+TensorFlow is imported inside the commands, so ``--help`` and ``tasks`` answer at once.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from enum import Enum
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from tasks import TASKS
+
+app = typer.Typer(
+    help="trainlab: a Lightning-style trainer for Keras 3 with TensorBoard at its heart.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+class Strategy(str, Enum):
+    default = "default"
+    mirrored = "mirrored"
+    multi_worker = "multi-worker"
+
+
+class Progress(str, Enum):
+    auto = "auto"
+    rich = "rich"
+    plain = "plain"
+    none = "none"
+
+
+# Options shared by the commands that mean the same thing in each.
+DataDir = Annotated[Optional[Path], typer.Option(help="Data folder; else $TRAINLAB_DATA, else ~/.keras/datasets.")]
+Seed = Annotated[int, typer.Option(help="Seeds Python, NumPy and TensorFlow; the same seed gives the same metrics on CPU.")]
+LogDir = Annotated[Path, typer.Option(help="TensorBoard root; runs go to <logdir>/<task>/<run-name>/.")]
+RunName = Annotated[Optional[str], typer.Option(help="Run folder name; default: a timestamp.")]
+ProgressOpt = Annotated[Progress, typer.Option(help="Progress display; auto picks rich on a terminal.")]
+
+
+def _quiet_tensorflow() -> None:
+    """Imports TensorFlow without its start-up lines on stderr (absl logs them before any setting applies)."""
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    import warnings
+
+    # numpy 2 makes Keras warn about the __array__ copy keyword on every conversion.
+    warnings.filterwarnings("ignore", message=".*__array__.*copy keyword.*", category=DeprecationWarning)
+    if os.environ.get("TRAINLAB_VERBOSE_TF"):
+        return
+    sys.stderr.flush()
+    saved = os.dup(2)
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, 2)
+        import tensorflow as tf
+
+        tf.config.list_physical_devices()
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(devnull)
+
+
+def _fail(message: str, code: int = 1) -> typer.Exit:
+    typer.echo(f"error: {message}", err=True)
+    return typer.Exit(code=code)
+
+
+def _run(action):
+    """Runs a library call, turning a user's mistake into one line and a non-zero exit."""
+    from trainer.errors import UserError
+
+    try:
+        return action()
+    except UserError as error:
+        raise _fail(str(error), code=2) from None
+    except KeyboardInterrupt:
+        raise _fail("interrupted; checkpoints written so far are intact (resume with --resume)", code=130) from None
+
+
+def _task_options(**options) -> dict:
+    return {k: v for k, v in options.items() if v is not None}
+
+
+@app.command()
+def tasks() -> None:
+    """List the tasks, one line each."""
+    width = max(map(len, TASKS))
+    for spec in TASKS.values():
+        typer.echo(f"{spec.name:<{width}}  {spec.summary}")
+
+
+@app.command()
+def fit(
+    task: Annotated[str, typer.Argument(help=f"The task to train: {', '.join(TASKS)}.")],
+    data_dir: DataDir = None,
+    seed: Seed = 42,
+    max_epochs: Annotated[Optional[int], typer.Option(help="Epochs to train; default: the task's own.")] = None,
+    limit_train_batches: Annotated[Optional[int], typer.Option(help="Train on at most N batches per epoch.")] = None,
+    limit_val_batches: Annotated[Optional[int], typer.Option(help="Validate on at most N batches.")] = None,
+    fast_dev_run: Annotated[bool, typer.Option(help="One batch, one epoch, no checkpoints: a wiring check.")] = False,
+    strategy: Annotated[Strategy, typer.Option(help="tf.distribute strategy; multi-worker reads TF_CONFIG.")] = Strategy.default,
+    resume: Annotated[bool, typer.Option(help="Continue the newest run (or --run-name) from its last checkpoint.")] = False,
+    patience: Annotated[Optional[int], typer.Option(help="Early stopping: epochs without val improvement.")] = None,
+    log_every_n_steps: Annotated[int, typer.Option(help="Read metrics back every N steps (one host sync each).")] = 50,
+    logdir: LogDir = Path("logs"),
+    run_name: RunName = None,
+    progress: ProgressOpt = Progress.auto,
+) -> None:
+    """Train TASK through the Trainer, logging to TensorBoard and checkpointing every epoch."""
+    _quiet_tensorflow()
+
+    def action():
+        from tasks import build_task
+        from trainer import Trainer, TrainerConfig
+
+        built = build_task(task, _task_options(), data_dir)
+        config = TrainerConfig(
+            max_epochs=built.default_epochs if max_epochs is None else max_epochs, limit_train_batches=limit_train_batches,
+            limit_val_batches=limit_val_batches, fast_dev_run=fast_dev_run, seed=seed, strategy=strategy.value,
+            log_every_n_steps=log_every_n_steps, logdir=str(logdir), run_name=run_name, resume=resume,
+            progress=progress.value,
+        )
+        trainer = Trainer(config, callbacks=_default_callbacks(built, patience))
+        trainer.fit(built)
+        if built.test_data() is not None and trainer.is_chief:
+            trainer.test(built)
+        typer.echo(f"run folder: {trainer.run_dir}")
+
+    _run(action)
+
+
+def _default_callbacks(task, patience: int | None) -> list:
+    from callbacks import EarlyStopping, LearningRateMonitor, TerminateOnNaN
+
+    callbacks = [LearningRateMonitor(), TerminateOnNaN()]
+    if patience is not None:
+        callbacks.append(EarlyStopping(monitor="val_loss", patience=patience))
+    return callbacks
+
+
+@app.command()
+def test(
+    task: Annotated[str, typer.Argument(help=f"The task to evaluate: {', '.join(TASKS)}.")],
+    data_dir: DataDir = None,
+    seed: Seed = 42,
+    checkpoint: Annotated[Optional[Path], typer.Option(help="A run folder whose newest checkpoint to load.")] = None,
+    logdir: LogDir = Path("logs"),
+    run_name: RunName = None,
+    progress: ProgressOpt = Progress.auto,
+) -> None:
+    """Evaluate TASK on its test split and write the run's metrics and report."""
+    _quiet_tensorflow()
+
+    def action():
+        from tasks import build_task
+        from trainer import Trainer, TrainerConfig
+
+        built = build_task(task, _task_options(), data_dir)
+        config = TrainerConfig(seed=seed, logdir=str(logdir), run_name=run_name, progress=progress.value)
+        trainer = Trainer(config)
+        results = trainer.test(built, checkpoint=checkpoint)
+        for name, value in results.items():
+            typer.echo(f"test_{name}: {value:.4f}")
+        typer.echo(f"run folder: {trainer.run_dir}")
+
+    _run(action)
+
+
+@app.command()
+def report(logdir: LogDir = Path("logs")) -> None:
+    """Gather every run under LOGDIR into LOGDIR/REPORT.md."""
+
+    def action():
+        from trainer.errors import UserError
+        from trainer.report import gather_reports
+
+        try:
+            path = gather_reports(logdir)
+        except FileNotFoundError as error:
+            raise UserError(str(error)) from None
+        typer.echo(f"wrote {path}")
+
+    _run(action)
+
+
+if __name__ == "__main__":
+    sys.exit(app())

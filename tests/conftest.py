@@ -1,0 +1,57 @@
+"""Shared fixtures: a clean, seeded Keras session per test and the real data directory."""
+
+from __future__ import annotations
+
+import os
+import sys
+import warnings
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+warnings.filterwarnings("ignore", message=".*__array__.*copy keyword.*", category=DeprecationWarning)
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+
+@pytest.fixture(autouse=True)
+def keras_session():
+    import keras
+
+    keras.backend.clear_session()
+    keras.utils.set_random_seed(0)
+    yield
+    keras.backend.clear_session()
+
+
+@pytest.fixture
+def data_dir() -> Path:
+    """The real data directory. In CI a missing data set fails the test; elsewhere it is skipped."""
+    from trainer.datasets import resolve_data_dir
+
+    return resolve_data_dir()
+
+
+def require_data(directory: Path, *names: str) -> None:
+    missing = [n for n in names if not (directory / n).exists()]
+    if not missing:
+        return
+    message = f"{', '.join(missing)} not in {directory}; set TRAINLAB_DATA to the data folder"
+    if os.environ.get("CI"):
+        pytest.fail(message)
+    pytest.skip(message)
+
+
+@pytest.fixture
+def trainer_config(tmp_path):
+    """A TrainerConfig writing under tmp_path, quiet, logging every step."""
+    from trainer import TrainerConfig
+
+    def make(**overrides):
+        values = {"logdir": str(tmp_path / "logs"), "progress": "none", "log_every_n_steps": 1, "max_epochs": 2}
+        values.update(overrides)
+        return TrainerConfig(**values)
+
+    return make

@@ -1,0 +1,108 @@
+"""The Task contract: a task builds its model, gives its data, may own its steps, reports results."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any, ClassVar
+
+from trainer.callback import Callback
+from trainer.errors import UserError
+
+
+class Task(Callback):
+    """One experiment. Subclasses implement ``build_model`` and ``train_data``; the rest is optional.
+
+    A task receives every hook a callback does (it is fired first), so it can export its model on
+    ``on_fit_end`` or log figures on ``on_train_epoch_end`` without the Trainer knowing about it.
+
+    Data methods return either a ``tf.data.Dataset`` of batches, used as is, or a tuple of arrays
+    ``(x, y)``, which the Trainer batches with ``batch_size`` and reshuffles each epoch from the
+    run's seed (so a resumed run sees the same order as an uninterrupted one).
+    """
+
+    name: ClassVar[str] = "task"
+    description: ClassVar[str] = ""
+    Config: ClassVar[type] = None  # a frozen dataclass of the task's own options
+    batch_size: int = 32
+    # Epochs when the user gives no --max-epochs: short enough for a laptop CPU.
+    default_epochs: ClassVar[int] = 10
+
+    def __init__(self, config: Any = None) -> None:
+        self.config = config if config is not None else (self.Config() if self.Config else None)
+        self.model = None
+        self.data_dir = None
+
+    # --- construction -------------------------------------------------------------------------
+    @classmethod
+    def from_options(cls, options: dict) -> Task:
+        """Builds the task from CLI options; unknown or inapplicable options raise UserError."""
+        fields = {f.name for f in dataclasses.fields(cls.Config)} if cls.Config else set()
+        given = {k: v for k, v in options.items() if v is not None}
+        wrong = sorted(set(given) - fields)
+        if wrong:
+            valid = ", ".join(f"--{f.replace('_', '-')}" for f in sorted(fields)) or "none"
+            raise UserError(
+                f"option {', '.join('--' + w.replace('_', '-') for w in wrong)} does not apply to task "
+                f"{cls.name}; its options are: {valid}"
+            )
+        return cls(cls.Config(**given) if cls.Config else None)
+
+    def build_model(self):
+        """Returns the compiled ``keras.Model``; called inside the distribution strategy's scope."""
+        raise NotImplementedError(f"{type(self).__name__} must implement build_model()")
+
+    # --- data -------------------------------------------------------------------------------
+    def train_data(self):
+        """Returns the training data: a batched ``tf.data.Dataset`` or an ``(x, y)`` tuple."""
+        raise NotImplementedError(f"{type(self).__name__} must implement train_data()")
+
+    def val_data(self):
+        """Returns the validation data, or None to skip validation."""
+        return None
+
+    def test_data(self):
+        """Returns the test data, or None when the task has no test split."""
+        return None
+
+    def predict_data(self):
+        """Returns inputs to predict on; defaults to the test data."""
+        return self.test_data()
+
+    # --- steps (run inside tf.function and strategy.run) ----------------------------------
+    def train_step(self, batch) -> dict:
+        """Runs one optimisation step and returns the running metrics as tensors."""
+        return self.model.train_step(batch)
+
+    def validation_step(self, batch) -> dict:
+        """Evaluates one batch and returns the running metrics as tensors."""
+        return self.model.test_step(batch)
+
+    def test_step(self, batch) -> dict:
+        """Evaluates one test batch; defaults to the validation step."""
+        return self.validation_step(batch)
+
+    def predict_step(self, batch):
+        """Returns the model's output for one batch."""
+        x = batch[0] if isinstance(batch, (tuple, list)) else batch
+        return self.model(x, training=False)
+
+    # --- reporting ------------------------------------------------------------------------
+    def config_dict(self) -> dict:
+        """The task's resolved options, written to the run folder and TensorBoard."""
+        return dataclasses.asdict(self.config) if self.config is not None else {}
+
+    def hparams(self) -> dict:
+        """Scalars and strings shown in TensorBoard's HParams dashboard."""
+        return {k: v for k, v in self.config_dict().items() if isinstance(v, (int, float, str, bool))}
+
+    def data_checksums(self) -> dict:
+        """sha256 of each data file the task read, for the run's report."""
+        return {}
+
+    def results(self, trainer) -> dict:
+        """The task's results for ``metrics.json`` and the report; defaults to the last metrics."""
+        return dict(trainer.metrics)
+
+    def report_sections(self, trainer) -> list[tuple[str, str]]:
+        """Extra (title, markdown) sections for the run's ``report.md``: tables, figures, findings."""
+        return []

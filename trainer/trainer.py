@@ -1,0 +1,303 @@
+"""The Trainer: owns the loop, counters, strategy, checkpoints and logging; knows nothing of tasks."""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import time
+from pathlib import Path
+
+import numpy as np
+import tensorflow as tf
+
+from trainer.callback import Callback, KerasCallbackAdapter
+from trainer.checkpoint import CheckpointIO
+from trainer.config import TrainerConfig
+from trainer.errors import UserError
+from trainer.distribute import is_chief, make_strategy, worker_name
+from trainer.logger import NullLogger, TensorBoardLogger
+from trainer.progress import make_progress
+from trainer.report import new_run_dir, write_run_config, write_run_results
+from trainer.task import Task
+
+
+class Trainer:
+    """Runs a Task: ``fit``, ``validate``, ``test`` and ``predict``.
+
+    Public state read by callbacks: ``config``, ``current_epoch``, ``global_step``, ``metrics``
+    (python floats, refreshed on logged steps and at the end of every pass), ``logger``, ``run_dir``,
+    ``strategy``, ``num_train_batches``. A callback's one write is ``should_stop = True``.
+    """
+
+    def __init__(self, config: TrainerConfig | None = None, callbacks=()) -> None:
+        self.config = config or TrainerConfig()
+        self.callbacks: list[Callback] = [
+            c if isinstance(c, Callback) else KerasCallbackAdapter(c) for c in callbacks
+        ]
+        progress = make_progress(self.config.progress)
+        if progress is not None:
+            self.callbacks.append(progress)
+        self.current_epoch = 0
+        self.global_step = 0
+        self.metrics: dict[str, float] = {}
+        self.should_stop = False
+        self.logger = NullLogger()
+        self.run_dir: Path | None = None
+        self.strategy = None
+        self.is_chief = True
+        self.num_train_batches: int | None = None
+        self.num_train_batches_seen = 0
+        self.logged_this_step = False
+        self.fit_seconds = 0.0
+        self._checkpoint: CheckpointIO | None = None
+        self._steps: dict[str, tf.types.experimental.GenericFunction] = {}
+        self._tensors: dict[int, tuple] = {}
+
+    # --- entry points ------------------------------------------------------------------------
+    def fit(self, task: Task) -> dict:
+        config = self.config.effective
+        with self._running(task, "fit"):
+            if config.resume:
+                self._resume(task)
+            self._call("on_fit_start", task)
+            started = time.perf_counter()
+            while self.current_epoch < config.max_epochs and not self.should_stop:
+                self._run_epoch(task)
+                self._run_eval(task, "validation")
+                self._call("on_train_epoch_end", task)
+                self._log_epoch()
+                self.current_epoch += 1
+                self._save_checkpoint(task)
+            self.fit_seconds = time.perf_counter() - started
+            self._call("on_fit_end", task)
+            write_run_results(self, task)
+        return dict(self.metrics)
+
+    def validate(self, task: Task) -> dict:
+        with self._running(task, "validate"):
+            return self._run_eval(task, "validation")
+
+    def test(self, task: Task, checkpoint: str | Path | None = None) -> dict:
+        """Evaluates on the task's test split; ``checkpoint`` is a run folder whose newest checkpoint to load."""
+        with self._running(task, "test"):
+            if checkpoint is not None:
+                self._load_weights(task, Path(checkpoint))
+            results = self._run_eval(task, "test")
+            write_run_results(self, task)
+            return results
+
+    def predict(self, task: Task) -> np.ndarray:
+        with self._running(task, "predict"):
+            self._call("on_predict_epoch_start", task)
+            step = self._compiled("predict", task.predict_step)
+            data = self._as_dataset(task.predict_data(), task, shuffle=False)
+            outputs = [np.asarray(step(batch)) for batch in data]
+            self._call("on_predict_epoch_end", task)
+            return np.concatenate(outputs) if outputs else np.empty((0,))
+
+    # --- set-up and tear-down ----------------------------------------------------------------
+    @contextlib.contextmanager
+    def _running(self, task: Task, stage: str):
+        self._setup(task, stage)
+        try:
+            for target in (task, *self.callbacks):
+                target.setup(self, task, stage)
+            yield
+        except BaseException as exception:
+            self._call("on_exception", task, exception)
+            raise
+        finally:
+            self._call("teardown", task, stage)
+            self.logger.close()
+
+    def _setup(self, task: Task, stage: str) -> None:
+        config = self.config.effective
+        if self.strategy is None:
+            self.strategy = make_strategy(config.strategy)
+            self.is_chief = is_chief(self.strategy)
+        if self.run_dir is None:
+            self.run_dir = new_run_dir(Path(config.logdir) / task.name, config.run_name, config.resume)
+            if not self.is_chief:
+                self.run_dir = self.run_dir / "workers" / worker_name(self.strategy)
+        if task.model is None:
+            import keras
+
+            keras.utils.set_random_seed(config.seed)
+            with self.strategy.scope():
+                task.model = task.build_model()
+        self.logger = TensorBoardLogger(self.run_dir) if self.is_chief else NullLogger()
+        if stage == "fit":
+            write_run_config(self, task)
+        self.should_stop = False
+
+    # --- loops -------------------------------------------------------------------------------
+    def _run_epoch(self, task: Task) -> None:
+        config = self.config.effective
+        data = self._as_dataset(task.train_data(), task, shuffle=True, limit=config.limit_train_batches)
+        step = self._compiled("train", task.train_step)
+        reset = getattr(task.model, "reset_metrics", None)
+        if reset:
+            reset()
+        self._call("on_train_epoch_start", task)
+        outputs, batch_idx = {}, -1
+        for batch_idx, batch in enumerate(data):
+            self._call("on_train_batch_start", task, batch, batch_idx)
+            outputs = step(batch)
+            self.global_step += 1
+            self.logged_this_step = self.global_step % config.log_every_n_steps == 0
+            if self.logged_this_step:
+                self._update_metrics("train", outputs)
+                self.logger.log_scalars(self._split_metrics("train"), self.global_step, "train", "batch_")
+            self._call("on_train_batch_end", task, outputs, batch, batch_idx)
+            if self.should_stop:
+                break
+        self.num_train_batches_seen = batch_idx + 1
+        self._update_metrics("train", outputs)
+
+    def _run_eval(self, task: Task, split: str) -> dict:
+        config = self.config.effective
+        source = task.val_data() if split == "validation" else task.test_data()
+        if source is None:
+            return {}
+        prefix = "val" if split == "validation" else "test"
+        limit = config.limit_val_batches if split == "validation" else None
+        data = self._as_dataset(source, task, shuffle=False, limit=limit)
+        step = self._compiled(split, task.validation_step if split == "validation" else task.test_step)
+        reset = getattr(task.model, "reset_metrics", None)
+        if reset:
+            reset()
+        self._call(f"on_{split}_epoch_start", task)
+        outputs = {}
+        for batch in data:
+            outputs = step(batch)
+        self._update_metrics(prefix, outputs)
+        if split == "test":
+            self.logger.log_scalars(self._split_metrics(prefix), self.current_epoch, "test")
+        self._call(f"on_{split}_epoch_end", task)
+        return self._split_metrics(prefix)
+
+    def _log_epoch(self) -> None:
+        self.logger.log_scalars(self._split_metrics("train"), self.current_epoch, "train")
+        if self._split_metrics("val"):
+            self.logger.log_scalars(self._split_metrics("val"), self.current_epoch, "validation")
+        self.logger.flush()
+
+    # --- helpers -----------------------------------------------------------------------------
+    def _call(self, hook: str, task: Task, *args) -> None:
+        """The one place hooks are fired: the task first, then callbacks in the order given."""
+        for target in (task, *self.callbacks):
+            getattr(target, hook)(self, task, *args)
+
+    def _compiled(self, name: str, step_fn):
+        if name not in self._steps:
+            strategy = self.strategy
+
+            def run(batch):
+                outputs = strategy.run(step_fn, args=(batch,))
+                # Metric variables are synchronised across replicas, so replica 0 holds the result.
+                return tf.nest.map_structure(lambda v: strategy.experimental_local_results(v)[0], outputs)
+
+            self._steps[name] = tf.function(run, reduce_retracing=True)
+        return self._steps[name]
+
+    def _update_metrics(self, prefix: str, outputs: dict) -> None:
+        for key, value in outputs.items():
+            self.metrics[f"{prefix}_{key}"] = float(value)
+
+    def _split_metrics(self, prefix: str) -> dict:
+        return {k[len(prefix) + 1:]: v for k, v in self.metrics.items() if k.startswith(prefix + "_")}
+
+    def _as_dataset(self, source, task: Task, shuffle: bool, limit: int | None = None):
+        """Turns a task's data into batches: arrays are reshuffled per epoch from (seed, epoch)."""
+        if isinstance(source, tf.data.Dataset):
+            data = source
+            if limit is not None:
+                data = data.take(limit)
+            if shuffle:
+                self.num_train_batches = _known_length(data)
+        else:
+            data, count = self._array_batches(source, task, shuffle)
+            if shuffle:
+                self.num_train_batches = count if limit is None else min(count, limit)
+            if limit is not None:
+                data = data.take(limit)
+        if self.strategy.num_replicas_in_sync > 1 or self.config.strategy != "default":
+            options = tf.data.Options()
+            options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
+            data = self.strategy.experimental_distribute_dataset(data.with_options(options))
+        return data
+
+    def _array_batches(self, arrays, task: Task, shuffle: bool):
+        arrays = tuple(arrays) if isinstance(arrays, (tuple, list)) else (arrays,)
+        key = id(arrays[0])
+        if key not in self._tensors or self._tensors[key][0] is not arrays[0]:
+            # Converted once per run; each epoch only a permutation of indices is built.
+            self._tensors[key] = (arrays[0], tuple(tf.convert_to_tensor(a) for a in arrays))
+        tensors = self._tensors[key][1]
+        count = int(tensors[0].shape[0])
+        if shuffle:
+            order = np.random.default_rng([self.config.seed, self.current_epoch]).permutation(count)
+        else:
+            order = np.arange(count)
+        drop = self.strategy.num_replicas_in_sync > 1
+        batches = math.floor(count / task.batch_size) if drop else math.ceil(count / task.batch_size)
+        indices = tf.data.Dataset.from_tensor_slices(order).batch(task.batch_size, drop_remainder=drop)
+
+        def gather(index):
+            parts = tuple(tf.gather(t, index) for t in tensors)
+            return parts if len(parts) > 1 else parts[0]
+
+        return indices.map(gather, num_parallel_calls=tf.data.AUTOTUNE).prefetch(tf.data.AUTOTUNE), batches
+
+    # --- checkpoints -------------------------------------------------------------------------
+    def state_dict(self) -> dict:
+        return {
+            "epoch": self.current_epoch,
+            "global_step": self.global_step,
+            "metrics": self.metrics,
+            "config": self.config.to_dict(),
+            "callbacks": {_state_key(c): c.state_dict() for c in self.callbacks},
+        }
+
+    def load_state_dict(self, state: dict) -> None:
+        self.current_epoch = state["epoch"]
+        self.global_step = state["global_step"]
+        self.metrics = dict(state["metrics"])
+        for callback in self.callbacks:
+            if _state_key(callback) in state["callbacks"]:
+                callback.load_state_dict(state["callbacks"][_state_key(callback)])
+
+    def _checkpoint_io(self, task: Task) -> CheckpointIO:
+        if self._checkpoint is None:
+            self._checkpoint = CheckpointIO(self.run_dir / "checkpoints", task.model, self.config.keep_checkpoints)
+        return self._checkpoint
+
+    def _save_checkpoint(self, task: Task) -> None:
+        if not self.config.effective.checkpoint:
+            return
+        if not all(math.isfinite(v) for v in self.metrics.values()):
+            # A non-finite epoch is never written: the last good checkpoint stays the newest.
+            return
+        path = self._checkpoint_io(task).save(self.state_dict(), self.current_epoch)
+        self._call("on_save_checkpoint", task, path)
+
+    def _load_weights(self, task: Task, run_dir: Path) -> None:
+        io = CheckpointIO(run_dir / "checkpoints", task.model)
+        if io.latest is None:
+            raise UserError(f"no checkpoint in {run_dir / 'checkpoints'}; pass a run folder made by `fit`")
+        io.restore()
+
+    def _resume(self, task: Task) -> None:
+        io = self._checkpoint_io(task)
+        if io.latest is None:
+            return
+        self.load_state_dict(io.restore())
+
+
+def _state_key(callback: Callback) -> str:
+    return getattr(callback, "state_key", type(callback).__name__)
+
+
+def _known_length(data: tf.data.Dataset) -> int | None:
+    cardinality = int(data.cardinality())
+    return cardinality if cardinality >= 0 else None
