@@ -83,10 +83,6 @@ def _run(action):
         raise _fail("interrupted; checkpoints written so far are intact (resume with --resume)", code=130) from None
 
 
-def _task_options(**options) -> dict:
-    return {k: v for k, v in options.items() if v is not None}
-
-
 @app.command()
 def tasks() -> None:
     """List the tasks, one line each."""
@@ -95,41 +91,103 @@ def tasks() -> None:
         typer.echo(f"{spec.name:<{width}}  {spec.summary}")
 
 
+class DatasetName(str, Enum):
+    mnist = "mnist"
+    cifar10 = "cifar10"
+
+
+class TunerName(str, Enum):
+    hyperband = "hyperband"
+    bayesian = "bayesian"
+    random = "random"
+
+
+class AttackName(str, Enum):
+    pgd = "pgd"
+    fgsm = "fgsm"
+
+
+def _int_list(text: str | None, option: str) -> tuple[int, ...] | None:
+    if text is None:
+        return None
+    try:
+        return tuple(int(part) for part in text.split(",") if part.strip())
+    except ValueError:
+        raise _fail(f"{option} {text!r} must be comma-separated integers, e.g. {option} 5,20", code=2) from None
+
+
+def _str_list(text: str | None) -> tuple[str, ...] | None:
+    return None if text is None else tuple(part.strip() for part in text.split(",") if part.strip())
+
+
+def _value(option):
+    return option.value if isinstance(option, Enum) else option
+
+
+def _task_options(**options) -> dict:
+    """Only the options the user gave: a task rejects any it does not take."""
+    return {k: _value(v) for k, v in options.items() if v is not None and v is not False}
+
+
+DEEP, ADV, ROBUST, EMOTION = "deep-mlp options", "adversarial options", "robust options", "emotion options"
+
+
 @app.command()
 def fit(
     task: Annotated[str, typer.Argument(help=f"The task to train: {', '.join(TASKS)}.")],
     data_dir: DataDir = None,
     seed: Seed = 42,
     max_epochs: Annotated[Optional[int], typer.Option(help="Epochs to train; default: the task's own.")] = None,
+    batch_size: Annotated[Optional[int], typer.Option(help="Batch size; default: the task's own.")] = None,
     limit_train_batches: Annotated[Optional[int], typer.Option(help="Train on at most N batches per epoch.")] = None,
     limit_val_batches: Annotated[Optional[int], typer.Option(help="Validate on at most N batches.")] = None,
     fast_dev_run: Annotated[bool, typer.Option(help="One batch, one epoch, no checkpoints: a wiring check.")] = False,
     strategy: Annotated[Strategy, typer.Option(help="tf.distribute strategy; multi-worker reads TF_CONFIG.")] = Strategy.default,
     resume: Annotated[bool, typer.Option(help="Continue the newest run (or --run-name) from its last checkpoint.")] = False,
-    patience: Annotated[Optional[int], typer.Option(help="Early stopping: epochs without val improvement.")] = None,
+    patience: Annotated[Optional[int], typer.Option(help="Early stopping: epochs without val_loss improvement.")] = None,
     log_every_n_steps: Annotated[int, typer.Option(help="Read metrics back every N steps (one host sync each).")] = 50,
     logdir: LogDir = Path("logs"),
     run_name: RunName = None,
     progress: ProgressOpt = Progress.auto,
+    depths: Annotated[Optional[str], typer.Option(help="Hidden-layer counts, e.g. 5,20,40.", rich_help_panel=DEEP)] = None,
+    activations: Annotated[Optional[str], typer.Option(help="e.g. relu,tanh,sigmoid,lecun.", rich_help_panel=DEEP)] = None,
+    grad_every: Annotated[Optional[int], typer.Option(help="Gradient histograms every N steps.", rich_help_panel=DEEP)] = None,
+    dataset: Annotated[Optional[DatasetName], typer.Option(help="mnist or cifar10.", rich_help_panel=ADV)] = None,
+    retrain: Annotated[bool, typer.Option(help="Retrain the classifier even if its model file exists.", rich_help_panel=ADV)] = False,
+    samples: Annotated[Optional[str], typer.Option(help="Test-image indices to attack, e.g. 3,2,1.", rich_help_panel=ADV)] = None,
+    confidence: Annotated[Optional[float], typer.Option(help="Target confidence that ends an attack.", rich_help_panel=ADV)] = None,
+    max_rounds: Annotated[Optional[int], typer.Option(help="Alternating rounds per attack at most.", rich_help_panel=ADV)] = None,
+    generator_lr: Annotated[Optional[float], typer.Option(help="Adam rate pulling f toward the image.", rich_help_panel=ADV)] = None,
+    composite_lr: Annotated[Optional[float], typer.Option(help="Adam rate pushing C(f) to the target.", rich_help_panel=ADV)] = None,
+    attack: Annotated[Optional[AttackName], typer.Option(help="Adversarial training attack.", rich_help_panel=ROBUST)] = None,
+    epsilon: Annotated[Optional[float], typer.Option(help="L-infinity budget (default 0.3 MNIST, 8/255 CIFAR-10).", rich_help_panel=ROBUST)] = None,
+    tune: Annotated[bool, typer.Option(help="Search the architecture with KerasTuner first.", rich_help_panel=EMOTION)] = False,
+    tuner: Annotated[Optional[TunerName], typer.Option(help="Search algorithm (default hyperband).", rich_help_panel=EMOTION)] = None,
+    max_trials: Annotated[Optional[int], typer.Option(help="Trials for bayesian/random search.", rich_help_panel=EMOTION)] = None,
+    tune_epochs: Annotated[Optional[int], typer.Option(help="Epochs per trial (Hyperband: the most).", rich_help_panel=EMOTION)] = None,
 ) -> None:
     """Train TASK through the Trainer, logging to TensorBoard and checkpointing every epoch."""
+    options = _task_options(
+        batch_size=batch_size, depths=_int_list(depths, "--depths"), activations=_str_list(activations),
+        grad_every=grad_every, dataset=dataset, retrain=retrain, samples=_int_list(samples, "--samples"),
+        confidence=confidence, max_rounds=max_rounds, generator_lr=generator_lr, composite_lr=composite_lr,
+        attack=attack, epsilon=epsilon, tune=tune, tuner=tuner, max_trials=max_trials, tune_epochs=tune_epochs,
+    )
     _quiet_tensorflow()
 
     def action():
         from tasks import build_task
         from trainer import Trainer, TrainerConfig
 
-        built = build_task(task, _task_options(), data_dir)
+        built = build_task(task, options, data_dir)
         config = TrainerConfig(
-            max_epochs=built.default_epochs if max_epochs is None else max_epochs, limit_train_batches=limit_train_batches,
-            limit_val_batches=limit_val_batches, fast_dev_run=fast_dev_run, seed=seed, strategy=strategy.value,
-            log_every_n_steps=log_every_n_steps, logdir=str(logdir), run_name=run_name, resume=resume,
-            progress=progress.value,
+            max_epochs=built.default_epochs if max_epochs is None else max_epochs,
+            limit_train_batches=limit_train_batches, limit_val_batches=limit_val_batches,
+            fast_dev_run=fast_dev_run, seed=seed, strategy=strategy.value, log_every_n_steps=log_every_n_steps,
+            logdir=str(logdir), run_name=run_name, resume=resume, progress=progress.value,
         )
         trainer = Trainer(config, callbacks=_default_callbacks(built, patience))
-        trainer.fit(built)
-        if built.test_data() is not None and trainer.is_chief:
-            trainer.test(built)
+        built.run(trainer)
         typer.echo(f"run folder: {trainer.run_dir}")
 
     _run(action)
@@ -138,7 +196,7 @@ def fit(
 def _default_callbacks(task, patience: int | None) -> list:
     from callbacks import EarlyStopping, LearningRateMonitor, TerminateOnNaN
 
-    callbacks = [LearningRateMonitor(), TerminateOnNaN()]
+    callbacks = [LearningRateMonitor(), TerminateOnNaN(), *task.extra_callbacks()]
     if patience is not None:
         callbacks.append(EarlyStopping(monitor="val_loss", patience=patience))
     return callbacks
@@ -149,25 +207,50 @@ def test(
     task: Annotated[str, typer.Argument(help=f"The task to evaluate: {', '.join(TASKS)}.")],
     data_dir: DataDir = None,
     seed: Seed = 42,
+    model: Annotated[Optional[Path], typer.Option(help="An exported model (.h5) to evaluate.")] = None,
+    dataset: Annotated[Optional[DatasetName], typer.Option(help="mnist or cifar10 (adversarial, robust).")] = None,
     checkpoint: Annotated[Optional[Path], typer.Option(help="A run folder whose newest checkpoint to load.")] = None,
     logdir: LogDir = Path("logs"),
     run_name: RunName = None,
     progress: ProgressOpt = Progress.auto,
 ) -> None:
     """Evaluate TASK on its test split and write the run's metrics and report."""
+    options = _task_options(model=str(model) if model else None, dataset=dataset)
     _quiet_tensorflow()
 
     def action():
         from tasks import build_task
         from trainer import Trainer, TrainerConfig
 
-        built = build_task(task, _task_options(), data_dir)
+        built = build_task(task, options, data_dir)
         config = TrainerConfig(seed=seed, logdir=str(logdir), run_name=run_name, progress=progress.value)
         trainer = Trainer(config)
         results = trainer.test(built, checkpoint=checkpoint)
         for name, value in results.items():
             typer.echo(f"test_{name}: {value:.4f}")
         typer.echo(f"run folder: {trainer.run_dir}")
+
+    _run(action)
+
+
+@app.command()
+def live(
+    camera: Annotated[str, typer.Option(help="A camera index (0), a video file, or a stream URL.")] = "0",
+    model: Annotated[Path, typer.Option(help="Emotion model (.h5) with its JSON card beside it.")] = Path("models/emotion.h5"),
+    plain: Annotated[bool, typer.Option(help="Print one line per face instead of the live view.")] = False,
+    output: Annotated[Optional[Path], typer.Option(help="Record every prediction to this JSONL file.")] = None,
+    max_frames: Annotated[Optional[int], typer.Option(help="Stop after N frames.")] = None,
+    smooth: Annotated[float, typer.Option(help="Per-face smoothing across frames, 0 (off) to <1.")] = 0.6,
+) -> None:
+    """Classify faces from a camera or video in real time, in a rich terminal view."""
+    _quiet_tensorflow()
+
+    def action():
+        from live import LiveConfig, run_live
+
+        summary = run_live(LiveConfig(camera=camera, model=str(model), plain=plain,
+                                      output=str(output) if output else None, max_frames=max_frames, smooth=smooth))
+        typer.echo(summary)
 
     _run(action)
 

@@ -21,6 +21,14 @@ TASKS: dict[str, TaskSpec] = {
     spec.name: spec
     for spec in (
         TaskSpec("toy", "tasks.toy:ToyTask", "a tiny classifier on random data: proves the Trainer in seconds"),
+        TaskSpec("deep-mlp", "tasks.deep_mlp:DeepMLPTask",
+                 "MNIST MLPs of 5/20/40 layers x relu/tanh/sigmoid/lecun: the vanishing-gradient study"),
+        TaskSpec("adversarial", "tasks.adversarial:AdversarialTask",
+                 "CNN on MNIST or CIFAR-10, then simple-generator adversarial examples against it"),
+        TaskSpec("robust", "tasks.robust:RobustTask",
+                 "adversarial training (PGD / FGSM) of a classifier that resists those attacks"),
+        TaskSpec("emotion", "tasks.emotion:EmotionTask",
+                 "7-class FER2013 emotion CNN, searched with KerasTuner, exported to models/emotion.h5"),
     )
 }
 

@@ -40,16 +40,31 @@ class Task(Callback):
         given = {k: v for k, v in options.items() if v is not None}
         wrong = sorted(set(given) - fields)
         if wrong:
-            valid = ", ".join(f"--{f.replace('_', '-')}" for f in sorted(fields)) or "none"
             raise UserError(
                 f"option {', '.join('--' + w.replace('_', '-') for w in wrong)} does not apply to task "
-                f"{cls.name}; its options are: {valid}"
+                f"{cls.name}; `python cli.py fit --help` groups the options by task"
             )
         return cls(cls.Config(**given) if cls.Config else None)
 
     def build_model(self):
         """Returns the compiled ``keras.Model``; called inside the distribution strategy's scope."""
         raise NotImplementedError(f"{type(self).__name__} must implement build_model()")
+
+    # --- the whole job -----------------------------------------------------------------------
+    def run(self, trainer) -> dict:
+        """Runs the task's job as ``python cli.py fit`` does: by default fit, then test if there is a test split.
+
+        Studies that train several models (a grid, a tuner's best) override this and train each with
+        ``trainer.spawn(name)``, a Trainer of the same configuration writing under this run's folder.
+        """
+        trainer.fit(self)
+        if self.test_data() is not None and trainer.is_chief:
+            trainer.test(self)
+        return dict(trainer.metrics)
+
+    def extra_callbacks(self) -> list:
+        """Callbacks the task wants on every run from the CLI (e.g. a gradient logger)."""
+        return []
 
     # --- data -------------------------------------------------------------------------------
     def train_data(self):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import copy
 import math
 import time
 from pathlib import Path
@@ -16,7 +17,7 @@ from trainer.config import TrainerConfig
 from trainer.errors import UserError
 from trainer.distribute import is_chief, make_strategy, worker_name
 from trainer.logger import NullLogger, TensorBoardLogger
-from trainer.progress import make_progress
+from trainer.progress import PlainProgress, RichProgress, make_progress
 from trainer.report import new_run_dir, write_run_config, write_run_results
 from trainer.task import Task
 
@@ -29,7 +30,7 @@ class Trainer:
     ``strategy``, ``num_train_batches``. A callback's one write is ``should_stop = True``.
     """
 
-    def __init__(self, config: TrainerConfig | None = None, callbacks=()) -> None:
+    def __init__(self, config: TrainerConfig | None = None, callbacks=(), run_dir: str | Path | None = None) -> None:
         self.config = config or TrainerConfig()
         self.callbacks: list[Callback] = [
             c if isinstance(c, Callback) else KerasCallbackAdapter(c) for c in callbacks
@@ -42,7 +43,7 @@ class Trainer:
         self.metrics: dict[str, float] = {}
         self.should_stop = False
         self.logger = NullLogger()
-        self.run_dir: Path | None = None
+        self.run_dir: Path | None = Path(run_dir) if run_dir is not None else None
         self.strategy = None
         self.is_chief = True
         self.num_train_batches: int | None = None
@@ -95,6 +96,18 @@ class Trainer:
             self._call("on_predict_epoch_end", task)
             return np.concatenate(outputs) if outputs else np.empty((0,))
 
+    def resolve_run_dir(self, task: Task) -> Path:
+        """The run folder, ``<logdir>/<task>/<run-name>``, fixed on first use."""
+        if self.run_dir is None:
+            config = self.config.effective
+            self.run_dir = new_run_dir(Path(config.logdir) / task.name, config.run_name, config.resume)
+        return self.run_dir
+
+    def spawn(self, task: Task, name: str) -> Trainer:
+        """A Trainer of the same configuration and fresh copies of the callbacks, writing to ``<run>/<name>``."""
+        callbacks = [copy.deepcopy(c) for c in self.callbacks if not isinstance(c, (PlainProgress, RichProgress))]
+        return Trainer(self.config, callbacks, run_dir=self.resolve_run_dir(task) / name)
+
     # --- set-up and tear-down ----------------------------------------------------------------
     @contextlib.contextmanager
     def _running(self, task: Task, stage: str):
@@ -116,7 +129,7 @@ class Trainer:
             self.strategy = make_strategy(config.strategy)
             self.is_chief = is_chief(self.strategy)
         if self.run_dir is None:
-            self.run_dir = new_run_dir(Path(config.logdir) / task.name, config.run_name, config.resume)
+            self.resolve_run_dir(task)
             if not self.is_chief:
                 self.run_dir = self.run_dir / "workers" / worker_name(self.strategy)
         if task.model is None:

@@ -1,0 +1,64 @@
+"""Exporting trained models for shipping: the model file and a JSON card beside it, both atomic."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import tempfile
+from pathlib import Path
+
+from trainer.checkpoint import write_atomic
+from trainer.errors import UserError
+
+
+def save_model_atomic(model, path: str | Path) -> Path:
+    """Saves ``model`` to ``path`` (``.h5`` or ``.keras``) via a temporary file and a rename.
+
+    Keras picks the format from the suffix, so the temporary name keeps it. Note that saving
+    ``.h5`` in Keras 3.15 drops the optimizer from the model's compile config in memory: save any
+    ``.keras`` copy first.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=path.suffix)
+    os.close(fd)
+    try:
+        model.save(tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def write_model_card(model_path: str | Path, card: dict) -> Path:
+    """Writes ``<model>.json``: metrics, data checksums, seed, the command that made it, and more."""
+    path = Path(model_path).with_suffix(".json")
+    card = {"model": Path(model_path).name, "command": "python " + " ".join(sys.argv), **card}
+    write_atomic(path, json.dumps(card, indent=2, default=str) + "\n")
+    return path
+
+
+def read_model_card(model_path: str | Path) -> dict:
+    path = Path(model_path).with_suffix(".json")
+    if not path.exists():
+        raise UserError(f"{path} is missing: a model needs its JSON card beside it; re-export it with `fit`")
+    try:
+        return json.loads(path.read_text())
+    except json.JSONDecodeError as error:
+        raise UserError(f"{path} is not valid JSON ({error}); re-export the model with `fit`") from None
+
+
+def load_model_file(model_path: str | Path, custom_objects: dict | None = None):
+    """Loads a ``.h5`` or ``.keras`` model with a one-line error for a missing or broken file."""
+    import keras
+
+    path = Path(model_path)
+    if not path.exists():
+        raise UserError(f"model {path} does not exist; train it with `python cli.py fit ...` or pass --model")
+    try:
+        return keras.models.load_model(path, custom_objects=custom_objects, compile=False)
+    except (OSError, ValueError, KeyError, TypeError) as error:
+        raise UserError(f"model {path} could not be loaded ({type(error).__name__}: {error}); "
+                        "re-export it or pass another --model") from None
