@@ -233,6 +233,11 @@ def test(
     _run(action)
 
 
+class DetectorName(str, Enum):
+    blazeface = "blazeface"
+    haar = "haar"
+
+
 @app.command()
 def live(
     camera: Annotated[str, typer.Option(help="A camera index (0), a video file, or a stream URL.")] = "0",
@@ -241,6 +246,8 @@ def live(
     output: Annotated[Optional[Path], typer.Option(help="Record every prediction to this JSONL file.")] = None,
     max_frames: Annotated[Optional[int], typer.Option(help="Stop after N frames.")] = None,
     smooth: Annotated[float, typer.Option(help="Per-face smoothing across frames, 0 (off) to <1.")] = 0.6,
+    detector: Annotated[DetectorName, typer.Option(help="Face detector: blazeface (TFLite) or haar (OpenCV).")]
+    = DetectorName.blazeface,
 ) -> None:
     """Classify faces from a camera or video in real time, in a rich terminal view."""
     _quiet_tensorflow()
@@ -249,7 +256,8 @@ def live(
         from live import LiveConfig, run_live
 
         summary = run_live(LiveConfig(camera=camera, model=str(model), plain=plain,
-                                      output=str(output) if output else None, max_frames=max_frames, smooth=smooth))
+                                      output=str(output) if output else None, max_frames=max_frames, smooth=smooth,
+                                      detector=detector.value))
         typer.echo(summary)
 
     _run(action)
