@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import keras
+
 from trainer.callback import Callback
 
 
@@ -13,5 +15,5 @@ class LearningRateMonitor(Callback):
         if optimizer is None:
             return
         # One host read per epoch; schedules report the rate of the current iteration.
-        rate = float(optimizer.learning_rate)
+        rate = float(keras.ops.convert_to_numpy(optimizer.learning_rate))
         trainer.logger.log_scalars({"learning_rate": rate}, trainer.current_epoch, "train")

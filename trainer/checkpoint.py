@@ -8,25 +8,11 @@ The JSON state beside each prefix is written to a temporary file and renamed for
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from pathlib import Path
 
 import tensorflow as tf
 
-
-def write_atomic(path: str | Path, text: str) -> None:
-    """Writes ``text`` to ``path`` through a temporary file in the same folder and a rename."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w") as handle:
-            handle.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+from trainer.files import write_atomic
 
 
 class CheckpointIO:

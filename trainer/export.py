@@ -8,7 +8,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from trainer.checkpoint import write_atomic
+from trainer.files import write_atomic
 from trainer.errors import UserError
 
 

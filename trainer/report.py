@@ -9,7 +9,7 @@ import sys
 from importlib import metadata
 from pathlib import Path
 
-from trainer.checkpoint import write_atomic
+from trainer.files import write_atomic
 
 PACKAGES = ("keras", "tensorflow", "tensorboard", "keras-tuner", "numpy", "opencv-python-headless", "rich", "typer")
 

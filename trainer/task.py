@@ -58,7 +58,8 @@ class Task(Callback):
         ``trainer.spawn(name)``, a Trainer of the same configuration writing under this run's folder.
         """
         trainer.fit(self)
-        if self.test_data() is not None and trainer.is_chief:
+        # Every worker evaluates (the metric reduction is collective); only the chief writes.
+        if self.test_data() is not None:
             trainer.test(self)
         return dict(trainer.metrics)
 

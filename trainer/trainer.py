@@ -205,9 +205,16 @@ class Trainer:
         if name not in self._steps:
             strategy = self.strategy
 
+            def replica_step(batch):
+                outputs = step_fn(batch)
+                if strategy.num_replicas_in_sync == 1:
+                    return outputs
+                # Each worker's running metrics cover its own shard: average them over all replicas.
+                context = tf.distribute.get_replica_context()
+                return tf.nest.map_structure(lambda v: context.all_reduce("MEAN", v), outputs)
+
             def run(batch):
-                outputs = strategy.run(step_fn, args=(batch,))
-                # Metric variables are synchronised across replicas, so replica 0 holds the result.
+                outputs = strategy.run(replica_step, args=(batch,))
                 return tf.nest.map_structure(lambda v: strategy.experimental_local_results(v)[0], outputs)
 
             self._steps[name] = tf.function(run, reduce_retracing=True)
