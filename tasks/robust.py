@@ -1,0 +1,387 @@
+"""Adversarial training: a classifier that resists L-infinity attacks, on MNIST or CIFAR-10.
+
+The task owns its ``train_step``: each batch is replaced by its adversarial version (FGSM from a
+random start, "fast" training after Wong et al. 2020, or PGD after Madry et al. 2018) and the model
+is trained on that. The Trainer stays generic. Two parts make the cheap FGSM route safe:
+
+- a one-cycle learning rate and an epsilon that ramps up over the first epochs;
+- a guard against catastrophic overfitting: after every epoch, PGD accuracy on a fixed held-out
+  batch; if it falls far below its best, the weights of the last good epoch come back and the run
+  stops (FGSM training can collapse in one epoch into a model that only resists FGSM).
+
+``fit`` also evaluates clean and PGD accuracy on the test split and exports the model with its JSON
+card: ``<run>/<dataset>_robust.h5`` always, ``models/<dataset>_robust.h5`` for a full run.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from tasks.attacks import AttackConfig, perturb
+from trainer import Task
+from trainer.checkpoint import write_atomic
+from trainer.datasets import load_cifar10, load_mnist
+from trainer.errors import UserError
+from trainer.export import load_model_file, read_model_card, save_model_atomic, write_model_card
+
+DATASETS = ("mnist", "cifar10")
+TRAINING_ATTACKS = ("fgsm", "pgd")
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """What differs between the data sets; each default is the literature's or what fits 2 CPU cores."""
+
+    epsilon: float
+    # The evaluation attack of the issue: PGD with a random start, these steps and step size.
+    eval_steps: int
+    eval_step_size: float
+    # PGD training is the expensive option; its steps follow Madry et al.
+    train_pgd_steps: int
+    train_pgd_step_size: float
+    epochs: int
+    batch_size: int
+    max_learning_rate: float
+    # Fraction of training during which epsilon grows linearly from 0 (avoids early collapse).
+    epsilon_ramp: float
+    validation_size: int
+    augment: bool
+    input_shape: tuple[int, ...]
+
+
+RECIPES = {
+    "mnist": Recipe(epsilon=0.3, eval_steps=40, eval_step_size=0.01, train_pgd_steps=40,
+                    train_pgd_step_size=0.01, epochs=12, batch_size=100, max_learning_rate=5e-3,
+                    epsilon_ramp=0.25, validation_size=5000, augment=False, input_shape=(28, 28, 1)),
+    "cifar10": Recipe(epsilon=8 / 255, eval_steps=10, eval_step_size=2 / 255, train_pgd_steps=7,
+                      train_pgd_step_size=2 / 255, epochs=30, batch_size=128, max_learning_rate=2e-3,
+                      epsilon_ramp=0.15, validation_size=1000, augment=True, input_shape=(32, 32, 3)),
+}
+
+
+@dataclass(frozen=True)
+class RobustConfig:
+    dataset: str = "mnist"
+    # fgsm means FGSM from a random start with step 1.25 epsilon: one gradient per batch, PGD's robustness.
+    attack: str = "fgsm"
+    epsilon: float | None = None  # None: the data set's budget (0.3 MNIST, 8/255 CIFAR-10)
+    batch_size: int | None = None
+    model: str | None = None  # `test robust --model`: an exported model to evaluate
+
+    def __post_init__(self) -> None:
+        if self.dataset not in DATASETS:
+            raise UserError(f"--dataset {self.dataset!r} is unknown; use one of {', '.join(DATASETS)}")
+        if self.attack not in TRAINING_ATTACKS:
+            raise UserError(f"--attack {self.attack!r} is unknown; use one of {', '.join(TRAINING_ATTACKS)}")
+        if self.batch_size is not None and self.batch_size < 1:
+            raise UserError(f"--batch-size must be at least 1, got {self.batch_size}")
+
+    @property
+    def recipe(self) -> Recipe:
+        return RECIPES[self.dataset]
+
+    @property
+    def budget(self) -> float:
+        return self.recipe.epsilon if self.epsilon is None else self.epsilon
+
+
+@dataclass
+class CollapseGuard:
+    """Watches PGD accuracy on a held-out batch; a drop of more than ``tolerance`` below the best is a collapse."""
+
+    tolerance: float = 0.2
+    best: float = -1.0
+    last_good_epoch: int = -1
+    history: list = field(default_factory=list)
+
+    def check(self, epoch: int, accuracy: float) -> bool:
+        """Records the epoch's accuracy; True when training has collapsed."""
+        self.history.append({"epoch": epoch, "pgd_accuracy": accuracy})
+        if self.best >= 0 and accuracy < self.best - self.tolerance:
+            return True
+        self.best = max(self.best, accuracy)
+        self.last_good_epoch = epoch
+        return False
+
+    def state_dict(self) -> dict:
+        return asdict(self)
+
+    def load_state_dict(self, state: dict) -> None:
+        for key, value in state.items():
+            setattr(self, key, value)
+
+
+def one_cycle(progress: float, peak: float, warmup: float = 0.4) -> float:
+    """Learning rate at ``progress`` in [0, 1]: linear from 0 to ``peak`` and back to 0."""
+    if progress < warmup:
+        return peak * progress / warmup
+    return peak * max(0.0, (1 - progress) / (1 - warmup))
+
+
+def build_mnist_model() -> keras.Model:
+    """Madry et al.'s MNIST CNN with a narrower dense layer (capacity matters for robustness at 0.3)."""
+    return keras.Sequential([
+        keras.Input((28, 28, 1)),
+        keras.layers.Conv2D(32, 5, padding="same", activation="relu"),
+        keras.layers.MaxPooling2D(),
+        keras.layers.Conv2D(64, 5, padding="same", activation="relu"),
+        keras.layers.MaxPooling2D(),
+        keras.layers.Flatten(),
+        keras.layers.Dense(512, activation="relu"),
+        keras.layers.Dense(10, activation="softmax"),
+    ], name="mnist_robust")
+
+
+def build_cifar10_model() -> keras.Model:
+    """A VGG-style CNN without batch norm (so attack passes do not disturb its statistics)."""
+    layers = [keras.Input((32, 32, 3))]
+    for width in (32, 64, 128):
+        layers += [keras.layers.Conv2D(width, 3, padding="same", activation="relu"),
+                   keras.layers.Conv2D(width, 3, padding="same", activation="relu"),
+                   keras.layers.MaxPooling2D()]
+    layers += [keras.layers.Flatten(), keras.layers.Dense(256, activation="relu"),
+               keras.layers.Dense(10, activation="softmax")]
+    return keras.Sequential(layers, name="cifar10_robust")
+
+
+def random_crop_and_flip(x, pad: int = 4):
+    """Per-image random translation by up to ``pad`` pixels and horizontal flip (zero padding)."""
+    size = tf.shape(x)[1]
+    count = tf.shape(x)[0]
+    padded = tf.pad(x, [[0, 0], [pad, pad], [pad, pad], [0, 0]])
+    offsets = tf.random.uniform((count, 2), 0, 2 * pad + 1, dtype=tf.int32)
+    full = tf.cast(size + 2 * pad - 1, tf.float32)
+    start = tf.cast(offsets, tf.float32) / full
+    end = tf.cast(offsets + size - 1, tf.float32) / full
+    boxes = tf.concat([start, end], axis=1)
+    crops = tf.image.crop_and_resize(padded, boxes, tf.range(count), tf.stack([size, size]), method="nearest")
+    flip = tf.random.uniform((count, 1, 1, 1)) < 0.5
+    return tf.where(flip, tf.reverse(crops, axis=[2]), crops)
+
+
+class RobustTask(Task):
+    name = "robust"
+    description = "adversarial training (FGSM with random start or PGD) of an MNIST or CIFAR-10 classifier"
+    Config = RobustConfig
+
+    def __init__(self, config: RobustConfig | None = None) -> None:
+        super().__init__(config)
+        recipe = self.config.recipe
+        self.batch_size = self.config.batch_size or recipe.batch_size
+        self.default_epochs = recipe.epochs
+        self.train_attack = self._training_attack()
+        self.eval_attack = self.evaluation_attack(self.config.budget)
+        # The guard runs every epoch on 500 images, so it uses the cheaper 10-step PGD.
+        self.guard_attack = AttackConfig.pgd(self.config.budget, steps=10)
+        self.guard = CollapseGuard()
+        self.export_path: Path | None = None
+        self._arrays: dict | None = None
+        self._good_weights = None
+        self._checksums: dict = {}
+
+    @classmethod
+    def from_options(cls, options: dict) -> RobustTask:
+        """As Task.from_options; `test --model` without --dataset takes the data set from the model's card."""
+        if options.get("model") and not options.get("dataset"):
+            options = {**options, "dataset": dataset_of_model(options["model"]) or "mnist"}
+        return super().from_options(options)
+
+    # --- configuration ------------------------------------------------------------------------
+    def _training_attack(self) -> AttackConfig:
+        eps, recipe = self.config.budget, self.config.recipe
+        if self.config.attack == "fgsm":
+            return AttackConfig.fast(eps)
+        return AttackConfig.pgd(eps, recipe.train_pgd_steps, recipe.train_pgd_step_size * eps / recipe.epsilon)
+
+    def evaluation_attack(self, epsilon: float) -> AttackConfig:
+        """The issue's PGD (MNIST 40 x 0.01, CIFAR-10 10 x 2/255); the step scales with another epsilon."""
+        recipe = self.config.recipe
+        return AttackConfig.pgd(epsilon, recipe.eval_steps, recipe.eval_step_size * epsilon / recipe.epsilon)
+
+    def config_dict(self) -> dict:
+        return {**super().config_dict(), "epsilon": self.config.budget, "batch_size": self.batch_size,
+                "train_attack": asdict(self.train_attack), "eval_attack": asdict(self.eval_attack),
+                "guard_attack": asdict(self.guard_attack), "recipe": asdict(self.config.recipe)}
+
+    # --- model --------------------------------------------------------------------------------
+    def build_model(self) -> keras.Model:
+        if self.config.model is not None:
+            model = load_model_file(self.config.model)
+        else:
+            model = build_mnist_model() if self.config.dataset == "mnist" else build_cifar10_model()
+        self._check_input_shape(model)
+        model.compile(optimizer=keras.optimizers.Adam(self.config.recipe.max_learning_rate),
+                      loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+        self._epsilon = tf.Variable(self.config.budget, trainable=False, dtype=tf.float32, name="epsilon")
+        self._pgd_accuracy = keras.metrics.SparseCategoricalAccuracy(name="pgd_accuracy")
+        # A custom step does not feed Keras's own loss tracker, so the task keeps the running mean.
+        self._train_loss = keras.metrics.Mean(name="loss")
+        return model
+
+    def _check_input_shape(self, model) -> None:
+        expected = self.config.recipe.input_shape
+        if tuple(model.input_shape[1:]) != expected:
+            raise UserError(f"model {self.config.model} takes inputs {model.input_shape[1:]}, but {self.config.dataset} "
+                            f"images are {expected}; pass the matching --dataset")
+
+    # --- data ---------------------------------------------------------------------------------
+    def _data(self) -> dict:
+        if self._arrays is None:
+            loaded = (load_mnist if self.config.dataset == "mnist" else load_cifar10)(self.data_dir)
+            self._checksums = dict(loaded.checksums)
+            x_train, y_train = (self.prepare(a) for a in loaded.splits["train"])
+            x_test, y_test = (self.prepare(a) for a in loaded.splits["test"])
+            held = self.config.recipe.validation_size
+            self._arrays = {"train": (x_train[:-held], y_train[:-held]), "val": (x_train[-held:], y_train[-held:]),
+                            "test": (x_test, y_test)}
+        return self._arrays
+
+    def prepare(self, array: np.ndarray) -> np.ndarray:
+        """Images to float32 in [0, 1] with a channel axis; labels to int64."""
+        if array.ndim == 1:
+            return array.astype(np.int64)
+        images = array.astype(np.float32) / 255.0
+        return images[..., None] if images.ndim == 3 else images
+
+    def train_data(self):
+        return self._data()["train"]
+
+    def val_data(self):
+        return self._data()["val"]
+
+    def test_data(self):
+        return self._data()["test"]
+
+    def guard_batch(self) -> tuple[np.ndarray, np.ndarray]:
+        """The fixed held-out batch of the collapse guard: the first 500 validation images."""
+        x, y = self._data()["val"]
+        return x[:500], y[:500]
+
+    def data_checksums(self) -> dict:
+        return dict(self._checksums)
+
+    # --- steps --------------------------------------------------------------------------------
+    def train_step(self, batch) -> dict:
+        x, y = batch
+        if self.config.recipe.augment:
+            x = random_crop_and_flip(x)
+        adversarial = perturb(self.model, x, y, self.train_attack, epsilon=self._epsilon)
+        with tf.GradientTape() as tape:
+            predictions = self.model(adversarial, training=True)
+            loss = self.model.compute_loss(x=adversarial, y=y, y_pred=predictions, training=True)
+        gradients = tape.gradient(loss, self.model.trainable_variables)
+        self.model.optimizer.apply(gradients, self.model.trainable_variables)
+        self._train_loss.update_state(loss)
+        # train_accuracy is accuracy on the adversarial batch the step trained on.
+        return {**self.model.compute_metrics(adversarial, y, predictions), "loss": self._train_loss.result()}
+
+    def test_step(self, batch) -> dict:
+        """Clean loss and accuracy, plus accuracy under the evaluation PGD attack."""
+        x, y = batch
+        clean = self.model.test_step((x, y))
+        adversarial = perturb(self.model, x, y, self.eval_attack)
+        self._pgd_accuracy.update_state(y, self.model(adversarial, training=False))
+        return {**clean, "pgd_accuracy": self._pgd_accuracy.result()}
+
+    # --- hooks --------------------------------------------------------------------------------
+    def setup(self, trainer, task, stage: str) -> None:
+        if stage == "fit" and trainer.config.effective.resume:
+            path = trainer.run_dir / "checkpoints" / "collapse_guard.json"
+            if path.exists():
+                import json
+
+                self.guard.load_state_dict(json.loads(path.read_text()))
+
+    def on_train_batch_start(self, trainer, task, batch, batch_idx: int) -> None:
+        # Two scalar writes per step, negligible next to the attack's extra forward and backward pass.
+        total = trainer.config.effective.max_epochs * max(trainer.num_train_batches or 1, 1)
+        progress = min(trainer.global_step / total, 1.0)
+        self.model.optimizer.learning_rate.assign(one_cycle(progress, self.config.recipe.max_learning_rate))
+        ramp_steps = self.config.recipe.epsilon_ramp * total
+        self._epsilon.assign(self.config.budget * min(1.0, (trainer.global_step + 1) / ramp_steps) if ramp_steps else self.config.budget)
+
+    def on_fit_start(self, trainer, task) -> None:
+        # A resumed run starts from its newest checkpoint, which the guard had accepted.
+        self._good_weights = self.model.get_weights()
+
+    def on_train_epoch_start(self, trainer, task) -> None:
+        self._train_loss.reset_state()
+
+    def on_test_epoch_start(self, trainer, task) -> None:
+        self._pgd_accuracy.reset_state()
+
+    def on_train_epoch_end(self, trainer, task) -> None:
+        from tasks.attacks import accuracy_under_attack
+
+        x, y = self.guard_batch()
+        accuracy = accuracy_under_attack(self.model, x, y, self.guard_attack)
+        trainer.logger.log_scalars({"pgd_accuracy": accuracy}, trainer.current_epoch, "validation")
+        if self.guard.check(trainer.current_epoch, accuracy):
+            self.model.set_weights(self._good_weights)
+            trainer.should_stop = True
+            print(f"catastrophic overfitting: held-out PGD accuracy fell to {accuracy:.3f} from {self.guard.best:.3f}; "
+                  f"rolled back to the weights of epoch {self.guard.last_good_epoch} and stopped")
+        else:
+            self._good_weights = self.model.get_weights()
+
+    def on_save_checkpoint(self, trainer, task, path: str) -> None:
+        import json
+
+        write_atomic(Path(path).parent / "collapse_guard.json", json.dumps(self.guard.state_dict(), indent=2))
+
+    # --- the whole job ------------------------------------------------------------------------
+    def run(self, trainer) -> dict:
+        trainer.fit(self)
+        if not trainer.is_chief:
+            return dict(trainer.metrics)
+        trainer.test(self)
+        self.export(trainer)
+        return dict(trainer.metrics)
+
+    def export(self, trainer) -> Path:
+        """Saves the model and its card to the run folder, and to models/ when the run was a full one."""
+        config = trainer.config.effective
+        name = f"{self.config.dataset}_robust.h5"
+        full_run = not config.fast_dev_run and config.limit_train_batches is None
+        targets = [trainer.run_dir / name] + ([Path("models") / name] if full_run else [])
+        card = self.model_card(trainer)
+        for target in targets:
+            save_model_atomic(self.model, target)
+            write_model_card(target, card)
+        self.export_path = targets[-1]
+        print(f"exported {', '.join(str(t) for t in targets)}")
+        return self.export_path
+
+    def model_card(self, trainer) -> dict:
+        return {
+            "task": self.name, "dataset": self.config.dataset, "seed": trainer.config.seed,
+            "epochs": trainer.current_epoch, "training_seconds": round(trainer.fit_seconds, 1),
+            "metrics": {k: v for k, v in trainer.metrics.items() if k.startswith(("test_", "val_"))},
+            "train_attack": asdict(self.train_attack), "eval_attack": asdict(self.eval_attack),
+            "collapse_guard": self.guard.state_dict(), "data_checksums": self.data_checksums(),
+            "preprocessing": {"scale": 1 / 255, "input_shape": list(self.config.recipe.input_shape)},
+        }
+
+    def results(self, trainer) -> dict:
+        return {**trainer.metrics, "guard_history": self.guard.history}
+
+    def report_sections(self, trainer) -> list[tuple[str, str]]:
+        rows = "\n".join(f"| {h['epoch']} | {h['pgd_accuracy']:.3f} |" for h in self.guard.history)
+        if not rows:
+            return []
+        text = (f"Training attack: {self.train_attack.describe()}. Held-out guard: {self.guard_attack.describe()} "
+                f"on 500 validation images.\n\n| epoch | PGD accuracy |\n|---|---|\n{rows}")
+        return [("Adversarial training", text)]
+
+
+def dataset_of_model(path: str) -> str | None:
+    """The data set named in a model's JSON card, if it has one."""
+    try:
+        return read_model_card(path).get("dataset")
+    except UserError:
+        return None
