@@ -81,7 +81,7 @@ def _tflite_predictor(path: Path, threads: int):
 
     The input is resized only when the number of faces changes.
     """
-    from live.interpreter import tflite_interpreter
+    from live.interpreter import native_stderr_silenced, tflite_interpreter
 
     interpreter = tflite_interpreter(path, threads)
     input_index = interpreter.get_input_details()[0]["index"]
@@ -92,8 +92,9 @@ def _tflite_predictor(path: Path, threads: int):
 
     def predict(batch: np.ndarray) -> np.ndarray:
         if len(batch) != current[0]:
-            interpreter.resize_tensor_input(input_index, batch.shape)
-            interpreter.allocate_tensors()
+            with native_stderr_silenced():
+                interpreter.resize_tensor_input(input_index, batch.shape)
+                interpreter.allocate_tensors()
             current[0] = len(batch)
         interpreter.set_tensor(input_index, batch)
         interpreter.invoke()
