@@ -1,7 +1,8 @@
 """Callbacks that observe a Trainer run; they import trainer/ and never tasks/."""
 
 from callbacks.early_stopping import EarlyStopping
+from callbacks.gradient_histogram import GradientHistogram
 from callbacks.learning_rate import LearningRateMonitor
 from callbacks.terminate_on_nan import TerminateOnNaN
 
-__all__ = ["EarlyStopping", "LearningRateMonitor", "TerminateOnNaN"]
+__all__ = ["EarlyStopping", "GradientHistogram", "LearningRateMonitor", "TerminateOnNaN"]

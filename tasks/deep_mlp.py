@@ -1,0 +1,250 @@
+"""The vanishing-gradient study: MNIST MLPs of several depths and activations, trained side by side.
+
+``python cli.py fit deep-mlp`` trains every (depth, activation) model of the grid with a child
+Trainer (``trainer.spawn``), so each model's curves land in TensorBoard under the one run folder,
+then writes the study's table, figures and report into that folder (see ``tasks.deep_mlp_study``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import json
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+import keras
+import numpy as np
+
+from tasks.activations import ACTIVATIONS
+from trainer import Task
+from trainer.checkpoint import write_atomic
+from trainer.datasets import load_mnist
+from trainer.errors import UserError
+from trainer.export import save_model_atomic, write_model_card
+from trainer.gradients import GradientHistogram, GradientProbe
+
+CLASSES = 10
+
+
+@dataclass(frozen=True)
+class DeepMLPConfig:
+    depths: tuple[int, ...] = (5, 20, 40)
+    activations: tuple[str, ...] = ("relu", "tanh", "sigmoid", "lecun")
+    # bench/deep_mlp.py: a probe every 100 steps costs about 1% of a depth-40 epoch; every 10, about 1.1x.
+    grad_every: int = 100
+    # The study's setting: plain SGD on mini-batches of Keras's default size.
+    batch_size: int = 32
+    hidden_units: int = 32
+    learning_rate: float = 0.01
+    # The last 5,000 training images validate, as Keras's validation_split=1/12 would pick them.
+    validation_samples: int = 5000
+    # The first images of the training split: one fixed batch, the same for every model.
+    probe_samples: int = 128
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "depths", tuple(self.depths))
+        object.__setattr__(self, "activations", tuple(self.activations))
+        if not self.depths or any(d < 1 for d in self.depths):
+            raise UserError(f"--depths {_join(self.depths)!r} must list hidden-layer counts of at least 1, e.g. 5,20,40")
+        unknown = [a for a in self.activations if a not in ACTIVATIONS]
+        if unknown or not self.activations:
+            raise UserError(f"--activations {_join(self.activations)!r}: unknown {_join(unknown) or 'empty list'}; "
+                            f"choose from {_join(ACTIVATIONS)}")
+        for option in ("depths", "activations"):
+            values = getattr(self, option)
+            if len(set(values)) != len(values):
+                raise UserError(f"--{option} {_join(values)!r} repeats a value; list each once")
+        for option in ("grad_every", "batch_size", "hidden_units", "probe_samples"):
+            if getattr(self, option) < 1:
+                raise UserError(f"--{option.replace('_', '-')} must be at least 1, got {getattr(self, option)}")
+
+
+@contextlib.contextmanager
+def _quiet_absl():
+    absl = logging.getLogger("absl")
+    level = absl.level
+    absl.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        absl.setLevel(level)
+
+
+def _join(values) -> str:
+    return ",".join(map(str, values))
+
+
+@dataclass
+class MNISTSplits:
+    """Flattened images in [0, 1] (not standardized) and one-hot labels, for train/validation/test."""
+
+    train: tuple[np.ndarray, np.ndarray]
+    validation: tuple[np.ndarray, np.ndarray]
+    test: tuple[np.ndarray, np.ndarray]
+    checksums: dict
+
+    @classmethod
+    def from_arrays(cls, train, test, validation_samples: int, checksums: dict | None = None) -> MNISTSplits:
+        x, y = _prepare(*train)
+        if not 0 < validation_samples < len(x):
+            raise UserError(f"validation_samples {validation_samples} must be between 1 and {len(x) - 1}")
+        cut = len(x) - validation_samples
+        return cls((x[:cut], y[:cut]), (x[cut:], y[cut:]), _prepare(*test), dict(checksums or {}))
+
+
+def _prepare(images: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    x = images.reshape(len(images), -1).astype("float32") / 255.0
+    return x, keras.utils.to_categorical(labels, CLASSES).astype("float32")
+
+
+class DeepMLPTask(Task):
+    """The study: one ``MLPTask`` per (depth, activation), trained in turn with the same seed."""
+
+    name = "deep-mlp"
+    description = "MNIST MLPs of 5/20/40 layers x relu/tanh/sigmoid/lecun: the vanishing-gradient study"
+    Config = DeepMLPConfig
+    # The study's analysis point: by epoch 3 the deep sigmoid nets are still at chance.
+    default_epochs = 3
+
+    def __init__(self, config: DeepMLPConfig | None = None, splits: MNISTSplits | None = None) -> None:
+        super().__init__(config)
+        self.batch_size = self.config.batch_size
+        self._splits = splits
+
+    @property
+    def splits(self) -> MNISTSplits:
+        if self._splits is None:
+            mnist = load_mnist(self.data_dir)
+            self._splits = MNISTSplits.from_arrays(mnist["train"], mnist["test"], self.config.validation_samples,
+                                                   mnist.checksums)
+        return self._splits
+
+    def grid(self) -> list[tuple[int, str]]:
+        return [(depth, activation) for depth in self.config.depths for activation in self.config.activations]
+
+    def member(self, depth: int, activation: str) -> MLPTask:
+        config = dataclasses.replace(self.config, depths=(depth,), activations=(activation,))
+        return MLPTask(config, self.splits, self.probe_batch())
+
+    def probe_batch(self) -> tuple[np.ndarray, np.ndarray]:
+        x, y = self.splits.train
+        return x[: self.config.probe_samples], y[: self.config.probe_samples]
+
+    def extra_callbacks(self) -> list:
+        return [GradientHistogram(self.probe_batch(), every_n_steps=self.config.grad_every)]
+
+    def data_checksums(self) -> dict:
+        return self.splits.checksums
+
+    def run(self, trainer) -> dict:
+        from tasks.deep_mlp_study import Study, announce
+
+        run_dir = trainer.resolve_run_dir(self)
+        study = Study(self, run_dir)
+        for index, (depth, activation) in enumerate(self.grid(), start=1):
+            announce(f"[{self.name}] model {index}/{len(self.grid())}: {depth} hidden layers, {activation}")
+            member = self.member(depth, activation)
+            child = trainer.spawn(self, member.label)
+            child.fit(member)
+            if child.is_chief:
+                child.test(member)
+                member.export(child)
+                study.add(member.result(child))
+        if trainer.is_chief:
+            study.write()
+        return study.metrics()
+
+    # The study trains no model of its own: each grid cell is an MLPTask.
+    def build_model(self):
+        raise UserError("deep-mlp trains one model per grid cell; run it with `python cli.py fit deep-mlp`")
+
+    def train_data(self):
+        return self.splits.train
+
+
+class MLPTask(Task):
+    """One model of the study: ``depth`` hidden Dense layers of one activation, softmax output, SGD."""
+
+    name = "deep-mlp"
+    description = "one MNIST MLP of the deep-mlp study"
+    Config = DeepMLPConfig
+
+    def __init__(self, config: DeepMLPConfig, splits: MNISTSplits, probe_batch: tuple) -> None:
+        super().__init__(config)
+        if len(config.depths) != 1 or len(config.activations) != 1:
+            raise ValueError("an MLPTask is one model: give exactly one depth and one activation")
+        self.depth, self.activation = config.depths[0], config.activations[0]
+        self.batch_size = config.batch_size
+        self.splits = splits
+        self.probe_batch = probe_batch
+        self.history: list[dict] = []
+        self.untrained_gradients: dict[str, float] = {}
+        self.trained_gradients: dict[str, float] = {}
+
+    @property
+    def label(self) -> str:
+        return f"{self.depth}-{self.activation}"
+
+    def build_model(self) -> keras.Model:
+        c = self.config
+        activation = ACTIVATIONS[self.activation]
+        hidden = [keras.layers.Dense(c.hidden_units, activation=activation, name=f"hidden_{i:02d}")
+                  for i in range(1, self.depth + 1)]
+        model = keras.Sequential([keras.Input((self.splits.train[0].shape[1],)), *hidden,
+                                  keras.layers.Dense(CLASSES, activation="softmax", name="output")],
+                                 name=f"mlp_{self.depth}_{self.activation}")
+        model.compile(optimizer=keras.optimizers.SGD(c.learning_rate), loss="categorical_crossentropy",
+                      metrics=["accuracy"])
+        return model
+
+    def train_data(self):
+        return self.splits.train
+
+    def val_data(self):
+        return self.splits.validation
+
+    def test_data(self):
+        return self.splits.test
+
+    def data_checksums(self) -> dict:
+        return self.splits.checksums
+
+    # --- hooks ------------------------------------------------------------------------------
+    def setup(self, trainer, task, stage):
+        if stage == "fit":
+            # Runs before a resumed checkpoint is restored, so these are always the initial weights.
+            self.untrained_gradients = GradientProbe(self.model, *self.probe_batch).max_abs()
+
+    def on_fit_start(self, trainer, task):
+        path = trainer.run_dir / "history.json"
+        if trainer.current_epoch and path.exists():
+            self.history = json.loads(path.read_text())[: trainer.current_epoch]
+
+    def on_train_epoch_end(self, trainer, task):
+        keys = ("train_loss", "train_accuracy", "val_loss", "val_accuracy")
+        self.history.append({"epoch": trainer.current_epoch + 1, **{k: trainer.metrics[k] for k in keys}})
+        write_atomic(trainer.run_dir / "history.json", json.dumps(self.history, indent=2))
+
+    def on_fit_end(self, trainer, task):
+        self.trained_gradients = GradientProbe(self.model, *self.probe_batch).max_abs()
+
+    # --- results ----------------------------------------------------------------------------
+    def export(self, trainer) -> Path:
+        """Saves ``model.h5`` and its card into the model's folder (``lecun`` loads back by name)."""
+        with _quiet_absl():  # Keras logs a warning that .h5 is a legacy format on every save
+            path = save_model_atomic(self.model, trainer.run_dir / "model.h5")
+        write_model_card(path, {"task": self.name, "depth": self.depth, "activation": self.activation,
+                                "seed": trainer.config.seed, "epochs": trainer.current_epoch,
+                                "metrics": {k: v for k, v in trainer.metrics.items() if k.startswith("test_")},
+                                "data": self.splits.checksums,
+                                "preprocessing": "flatten 28x28 to 784, divide by 255, no standardization"})
+        return path
+
+    def result(self, trainer) -> dict:
+        return {"depth": self.depth, "activation": self.activation,
+                "test_loss": trainer.metrics["test_loss"], "test_accuracy": trainer.metrics["test_accuracy"],
+                "epochs": trainer.current_epoch, "steps": trainer.global_step, "seconds": trainer.fit_seconds, "history": self.history,
+                "untrained_gradients": list(self.untrained_gradients.values()),
+                "trained_gradients": list(self.trained_gradients.values())}
