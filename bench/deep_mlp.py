@@ -3,6 +3,7 @@
     python bench/deep_mlp.py grad-cost   # epoch time, depth 40, with GradientHistogram vs without
     python bench/deep_mlp.py grid        # wall time of `cli.py fit deep-mlp` vs the same grid in bare Keras
     python bench/deep_mlp.py             # both
+    python bench/deep_mlp.py grid --keep logs   # keep the Trainer's run as logs/deep-mlp/bench
 
 Goals: gradient logging at the default interval <= 1.05x the epoch time without it; the full
 default grid through the Trainer <= 1.05x the bare-Keras script. Set TRAINLAB_DATA to the folder
@@ -117,9 +118,13 @@ def _timed(command: list[str]) -> tuple[float, str]:
     return time.perf_counter() - started, done.stdout
 
 
-def grid() -> dict:
-    """Both grids as fresh processes, imports included, as a user would run them."""
-    with tempfile.TemporaryDirectory() as logdir:
+def grid(keep: str | None = None) -> dict:
+    """Both grids as fresh processes, imports included, as a user would run them.
+
+    ``keep``: a logdir where the Trainer's run stays (as ``deep-mlp/bench``); else a temporary one.
+    """
+    with tempfile.TemporaryDirectory() as scratch:
+        logdir = keep or scratch
         trainer_seconds, _ = _timed([sys.executable, "cli.py", "fit", "deep-mlp", "--progress", "none",
                                      "--logdir", logdir, "--run-name", "bench"])
         scores = json.loads((Path(logdir) / "deep-mlp/bench/study.json").read_text())
@@ -134,6 +139,7 @@ def grid() -> dict:
 
 def main(argv: list[str]) -> None:
     what = argv[0] if argv else "all"
+    keep = argv[argv.index("--keep") + 1] if "--keep" in argv else None
     if what == "bare-grid":
         print(json.dumps(bare_grid()))
         return
@@ -141,7 +147,7 @@ def main(argv: list[str]) -> None:
     if what in ("grad-cost", "all"):
         report["grad_cost"] = grad_cost()
     if what in ("grid", "all"):
-        report["grid"] = grid()
+        report["grid"] = grid(keep)
     print(json.dumps(report, indent=2))
 
 
