@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from tasks.classifiers import build_classifier, compile_classifier, load_images, spec_for
+from tasks.classifiers import SPECS, build_classifier, compile_classifier, load_images, spec_for
 from trainer import Task
 from trainer.errors import UserError
 from trainer.export import load_model_file, save_model_atomic, write_model_card
@@ -90,10 +90,14 @@ class AdversarialTask(Task):
     def build_model(self):
         if self.reuses_model:
             self.reused = True
-            return compile_classifier(load_model_file(self.model_path), self.config.learning_rate)
-        if self.config.model:
-            raise UserError(f"model {self.model_path} does not exist; train it with "
-                            f"`python cli.py fit adversarial --dataset {self.config.dataset}` or pass another --model")
+            model = load_model_file(self.model_path)
+            shape = tuple(model.input_shape[1:])
+            if shape != self.spec.input_shape:
+                other = next((s.dataset for s in SPECS.values() if s.input_shape == shape), None)
+                hint = f"pass --dataset {other}" if other else "pass a model made by `fit adversarial`"
+                raise UserError(f"model {self.model_path} takes images of shape {shape}, not the "
+                                f"{self.spec.input_shape} of {self.config.dataset}; {hint}")
+            return compile_classifier(model, self.config.learning_rate)
         return build_classifier(self.config.dataset, self.config.learning_rate)
 
     def setup(self, trainer, task, stage):
@@ -106,7 +110,7 @@ class AdversarialTask(Task):
         if self._splits is None:
             splits, self._checksums = load_images(self.config.dataset, self.data_dir)
             x, y = splits["train"]
-            held = VALIDATION_SIZE[self.config.dataset]
+            held = min(VALIDATION_SIZE[self.config.dataset], len(x) // 5)
             # Arrays are built once and cached: the Trainer converts them to tensors once per run.
             self._splits = {"train": (x[:-held], y[:-held]), "validation": (x[-held:], y[-held:]),
                             "test": splits["test"]}

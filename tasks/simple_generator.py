@@ -137,7 +137,9 @@ class InferenceOnly(keras.layers.Layer):
 
     def __init__(self, model: keras.Model, **kwargs) -> None:
         super().__init__(**kwargs)
-        self.model = model
+        # An uncompiled view sharing the layers: the composite must not inherit the classifier's
+        # compiled metrics, which are unbuilt for a model that was only loaded.
+        self.model = keras.Model(model.inputs, model.outputs) if getattr(model, "inputs", None) else model
 
     def call(self, inputs, training=None):
         return self.model(inputs, training=False)
