@@ -56,10 +56,10 @@ class Recipe:
 
 RECIPES = {
     "mnist": Recipe(epsilon=0.3, eval_steps=40, eval_step_size=0.01, train_pgd_steps=40,
-                    train_pgd_step_size=0.01, epochs=12, batch_size=100, max_learning_rate=5e-3,
+                    train_pgd_step_size=0.01, epochs=10, batch_size=100, max_learning_rate=5e-3,
                     epsilon_ramp=0.25, validation_size=5000, augment=False, input_shape=(28, 28, 1)),
     "cifar10": Recipe(epsilon=8 / 255, eval_steps=10, eval_step_size=2 / 255, train_pgd_steps=7,
-                      train_pgd_step_size=2 / 255, epochs=30, batch_size=128, max_learning_rate=2e-3,
+                      train_pgd_step_size=2 / 255, epochs=25, batch_size=128, max_learning_rate=2e-3,
                       epsilon_ramp=0.15, validation_size=1000, augment=True, input_shape=(32, 32, 3)),
 }
 
@@ -124,26 +124,25 @@ def one_cycle(progress: float, peak: float, warmup: float = 0.4) -> float:
 
 
 def build_mnist_model() -> keras.Model:
-    """Madry et al.'s MNIST CNN with a narrower dense layer (capacity matters for robustness at 0.3)."""
+    """Wong et al.'s MNIST net at twice the width: stride-2 convolutions, 0.84M parameters.
+
+    Madry et al.'s larger CNN costs five times the compute per step, more than 2 shared cores allow.
+    """
     return keras.Sequential([
         keras.Input((28, 28, 1)),
-        keras.layers.Conv2D(32, 5, padding="same", activation="relu"),
-        keras.layers.MaxPooling2D(),
-        keras.layers.Conv2D(64, 5, padding="same", activation="relu"),
-        keras.layers.MaxPooling2D(),
+        keras.layers.Conv2D(32, 4, strides=2, padding="same", activation="relu"),
+        keras.layers.Conv2D(64, 4, strides=2, padding="same", activation="relu"),
         keras.layers.Flatten(),
-        keras.layers.Dense(512, activation="relu"),
+        keras.layers.Dense(256, activation="relu"),
         keras.layers.Dense(10, activation="softmax"),
     ], name="mnist_robust")
 
 
 def build_cifar10_model() -> keras.Model:
-    """A VGG-style CNN without batch norm (so attack passes do not disturb its statistics)."""
+    """Three conv-pool blocks and no batch norm (attack passes would disturb its statistics): 0.62M parameters."""
     layers = [keras.Input((32, 32, 3))]
     for width in (32, 64, 128):
-        layers += [keras.layers.Conv2D(width, 3, padding="same", activation="relu"),
-                   keras.layers.Conv2D(width, 3, padding="same", activation="relu"),
-                   keras.layers.MaxPooling2D()]
+        layers += [keras.layers.Conv2D(width, 3, padding="same", activation="relu"), keras.layers.MaxPooling2D()]
     layers += [keras.layers.Flatten(), keras.layers.Dense(256, activation="relu"),
                keras.layers.Dense(10, activation="softmax")]
     return keras.Sequential(layers, name="cifar10_robust")

@@ -1,0 +1,102 @@
+"""The L-infinity attacks on a small softmax model and synthetic images: budgets, ranges, strength."""
+
+from __future__ import annotations
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from tasks.attacks import AttackConfig, accuracy_under_attack, distances, loss_gradient, perturb
+from trainer.errors import UserError
+
+
+def images(count=64, seed=0):
+    rng = np.random.default_rng(seed)
+    x = rng.uniform(0, 1, size=(count, 8, 8, 1)).astype("float32")
+    # Labels follow the mean brightness of the left half against the right: learnable, attackable.
+    y = (x[:, :, :4].mean(axis=(1, 2, 3)) > x[:, :, 4:].mean(axis=(1, 2, 3))).astype("int64")
+    return x, y
+
+
+def trained_model(x, y):
+    model = keras.Sequential([keras.Input((8, 8, 1)), keras.layers.Flatten(),
+                              keras.layers.Dense(16, activation="relu"), keras.layers.Dense(2, activation="softmax")])
+    model.compile(keras.optimizers.Adam(0.05), "sparse_categorical_crossentropy", metrics=["accuracy"])
+    model.fit(x, y, epochs=40, batch_size=64, verbose=0)
+    return model
+
+
+@pytest.fixture(scope="module")
+def setting():
+    keras.utils.set_random_seed(0)
+    x, y = images()
+    return trained_model(x, y), x, y
+
+
+@pytest.mark.parametrize("config", [AttackConfig.fgsm(0.1), AttackConfig.fast(0.1), AttackConfig.pgd(0.1, steps=5)],
+                         ids=["fgsm", "fgsm-rs", "pgd"])
+def test_examples_stay_in_the_ball_and_the_pixel_range(setting, config):
+    model, x, y = setting
+    adversarial = perturb(model, x, y, config).numpy()
+    assert np.abs(adversarial - x).max() <= 0.1 + 1e-6
+    assert adversarial.min() >= 0.0 and adversarial.max() <= 1.0
+    assert np.abs(adversarial - x).max() > 0.05
+
+
+def test_fgsm_is_one_signed_gradient_step(setting):
+    model, x, y = setting
+    gradient = loss_gradient(model, tf.constant(x), tf.constant(y)).numpy()
+    expected = np.clip(x + 0.1 * np.sign(gradient), 0, 1)
+    np.testing.assert_allclose(perturb(model, x, y, AttackConfig.fgsm(0.1)).numpy(), expected, atol=1e-6)
+
+
+def test_pgd_is_stronger_than_fgsm_and_both_beat_clean(setting):
+    model, x, y = setting
+    clean = accuracy_under_attack(model, x, y, None)
+    fgsm = accuracy_under_attack(model, x, y, AttackConfig.fgsm(0.08))
+    pgd = accuracy_under_attack(model, x, y, AttackConfig.pgd(0.08, steps=20))
+    assert clean > 0.9
+    assert pgd <= fgsm < clean
+
+
+def test_clean_accuracy_matches_the_model_predictions(setting):
+    model, x, y = setting
+    expected = float((model.predict(x, verbose=0).argmax(axis=1) == y).mean())
+    assert accuracy_under_attack(model, x, y, None, batch_size=10) == pytest.approx(expected)
+
+
+def test_epsilon_tensor_overrides_the_budget_and_scales_the_step(setting):
+    model, x, y = setting
+    adversarial = perturb(model, x, y, AttackConfig.fgsm(0.2), epsilon=tf.constant(0.05)).numpy()
+    assert np.abs(adversarial - x).max() == pytest.approx(0.05, abs=1e-6)
+
+
+def test_attack_traces_inside_tf_function(setting):
+    model, x, y = setting
+    config = AttackConfig.pgd(0.1, steps=3)
+    compiled = tf.function(lambda a, b: perturb(model, a, b, config))
+    adversarial = compiled(tf.constant(x), tf.constant(y)).numpy()
+    assert np.abs(adversarial - x).max() <= 0.1 + 1e-6
+
+
+def test_distances_per_example():
+    clean = np.zeros((2, 2, 2, 1), "float32")
+    adversarial = clean.copy()
+    adversarial[0, 0, 0, 0] = 0.3
+    adversarial[1] = 0.1
+    result = distances(clean, adversarial)
+    np.testing.assert_allclose(result["linf"], [0.3, 0.1], atol=1e-6)
+    np.testing.assert_allclose(result["l2"], [0.3, 0.2], atol=1e-6)
+
+
+@pytest.mark.parametrize("kwargs, message", [({"method": "cw"}, "unknown"), ({"epsilon": 2.0}, "--epsilon"),
+                                             ({"steps": 0}, "steps")])
+def test_bad_settings_are_user_errors(kwargs, message):
+    with pytest.raises(UserError, match=message):
+        AttackConfig(**kwargs)
+
+
+def test_describe_names_the_attack():
+    assert AttackConfig.pgd(0.3, 40, 0.01).describe() == "PGD-40 (eps 0.3, step 0.01, random start)"
+    assert AttackConfig.fast(0.1).step_size == pytest.approx(0.125)

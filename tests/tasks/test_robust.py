@@ -1,0 +1,174 @@
+"""The robust task: its adversarial train step, schedules, collapse guard, resume and export."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+import tasks.attacks
+from tasks.attacks import accuracy_under_attack
+from tasks.robust import CollapseGuard, RobustConfig, RobustTask, one_cycle, random_crop_and_flip
+from trainer import Callback, Trainer
+from trainer.errors import UserError
+
+
+class SyntheticRobustTask(RobustTask):
+    """MNIST-shaped images whose label is which half of the image is brighter: 64 train, 32 val/test."""
+
+    def _data(self):
+        if self._arrays is None:
+            rng = np.random.default_rng(0)
+            x = rng.uniform(0, 1, size=(128, 28, 28, 1)).astype("float32")
+            y = (x[:, :, :14].mean(axis=(1, 2, 3)) > x[:, :, 14:].mean(axis=(1, 2, 3))).astype("int64")
+            self._arrays = {"train": (x[:64], y[:64]), "val": (x[64:96], y[64:96]), "test": (x[96:], y[96:])}
+        return self._arrays
+
+
+def synthetic(**options):
+    return SyntheticRobustTask(RobustConfig(batch_size=32, **options))
+
+
+class WeightsAtValidation(Callback):
+    """Records the weights as training left them each epoch, before the task's epoch-end check."""
+
+    def __init__(self):
+        self.weights = []
+
+    def on_validation_epoch_start(self, trainer, task):
+        self.weights.append([w.copy() for w in task.model.get_weights()])
+
+
+def test_one_cycle_rises_then_falls_to_zero():
+    assert one_cycle(0.0, 1.0) == 0.0
+    assert one_cycle(0.4, 1.0) == pytest.approx(1.0)
+    assert one_cycle(0.7, 1.0) == pytest.approx(0.5)
+    assert one_cycle(1.0, 1.0) == 0.0
+
+
+def test_guard_flags_a_collapse_and_keeps_the_last_good_epoch():
+    guard = CollapseGuard(tolerance=0.2)
+    assert [guard.check(e, a) for e, a in enumerate([0.3, 0.6, 0.5])] == [False, False, False]
+    assert guard.check(3, 0.35) is True
+    assert guard.best == 0.6 and guard.last_good_epoch == 2
+    restored = CollapseGuard()
+    restored.load_state_dict(json.loads(json.dumps(guard.state_dict())))
+    assert restored == guard
+
+
+def test_crop_and_flip_keeps_shape_and_content():
+    x = tf.reshape(tf.range(2 * 4 * 4 * 1, dtype=tf.float32), (2, 4, 4, 1))
+    moved = random_crop_and_flip(x, pad=0).numpy()
+    for original, result in zip(x.numpy(), moved):
+        assert np.array_equal(result, original) or np.array_equal(result, original[:, ::-1])
+    shifted = random_crop_and_flip(x, pad=2).numpy()
+    assert shifted.shape == (2, 4, 4, 1)
+
+
+def test_train_step_trains_on_adversarial_examples_with_ramped_epsilon(trainer_config):
+    task = synthetic()
+    task.guard = CollapseGuard(tolerance=1.0)  # tiny noisy data: only the step is under test here
+    epsilons = []
+
+    class EpsilonProbe(Callback):
+        def on_train_batch_end(self, trainer, task, outputs, batch, batch_idx):
+            epsilons.append(float(task._epsilon))
+
+    trainer = Trainer(trainer_config(max_epochs=4), callbacks=[EpsilonProbe()])
+    trainer.fit(task)
+    # 2 batches x 4 epochs; MNIST ramps epsilon over the first quarter of the steps.
+    assert epsilons[0] == pytest.approx(0.15) and epsilons[1:] == pytest.approx([0.3] * 7)
+    assert np.isfinite(trainer.metrics["train_loss"]) and trainer.metrics["train_loss"] > 0
+    assert 0 <= trainer.metrics["train_accuracy"] <= 1
+    assert float(task.model.optimizer.learning_rate) < task.config.recipe.max_learning_rate
+    assert [h["epoch"] for h in task.guard.history] == [0, 1, 2, 3]
+
+
+def test_test_step_reports_clean_and_pgd_accuracy(trainer_config):
+    task = synthetic()
+    trainer = Trainer(trainer_config(max_epochs=1))
+    trainer.fit(task)
+    results = trainer.test(task)
+    x, y = task.test_data()
+    expected = accuracy_under_attack(task.model, x, y, None)
+    assert results["accuracy"] == pytest.approx(expected)
+    assert 0 <= results["pgd_accuracy"] <= 1
+
+
+def test_collapse_rolls_back_to_the_last_good_epoch_and_stops(trainer_config, monkeypatch):
+    readings = iter([0.4, 0.7, 0.1, 0.8, 0.8])
+    monkeypatch.setattr(tasks.attacks, "accuracy_under_attack", lambda *args, **kwargs: next(readings))
+    task, recorder = synthetic(), WeightsAtValidation()
+    trainer = Trainer(trainer_config(max_epochs=5), callbacks=[recorder])
+    trainer.fit(task)
+    assert trainer.current_epoch == 3 and task.guard.last_good_epoch == 1
+    final = task.model.get_weights()
+    assert all(np.array_equal(a, b) for a, b in zip(final, recorder.weights[1]))
+    assert not all(np.array_equal(a, b) for a, b in zip(final, recorder.weights[2]))
+
+
+def test_resume_restores_the_guard_history(trainer_config):
+    Trainer(trainer_config(max_epochs=2, run_name="r")).fit(synthetic())
+    resumed = synthetic()
+    Trainer(trainer_config(max_epochs=3, run_name="r", resume=True)).fit(resumed)
+    assert [h["epoch"] for h in resumed.guard.history] == [0, 1, 2]
+
+
+def test_run_exports_to_the_run_folder_only_for_a_short_run(trainer_config, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    task = synthetic()
+    trainer = Trainer(trainer_config(max_epochs=1, limit_train_batches=1))
+    task.run(trainer)
+    assert task.export_path == trainer.run_dir / "mnist_robust.h5" and task.export_path.exists()
+    assert not (tmp_path / "models").exists()
+    card = json.loads(task.export_path.with_suffix(".json").read_text())
+    assert card["dataset"] == "mnist" and card["train_attack"]["method"] == "fgsm-rs"
+    assert set(card["metrics"]) >= {"test_accuracy", "test_pgd_accuracy"}
+
+    # `test robust --model` finds the data set in the card and evaluates the exported model.
+    loaded = RobustTask.from_options({"model": str(task.export_path)})
+    assert loaded.config.dataset == "mnist"
+
+
+def test_pgd_training_and_epsilon_options():
+    task = RobustTask(RobustConfig(dataset="cifar10", attack="pgd", epsilon=4 / 255))
+    assert task.train_attack.method == "pgd" and task.train_attack.steps == 7
+    assert task.train_attack.step_size == pytest.approx(1 / 255)
+    assert task.eval_attack.steps == 10 and task.eval_attack.step_size == pytest.approx(1 / 255)
+    assert task.batch_size == 128 and task.default_epochs == task.config.recipe.epochs
+
+
+@pytest.mark.parametrize("options, message", [({"dataset": "svhn"}, "--dataset"), ({"attack": "cw"}, "--attack"),
+                                              ({"epsilon": 3.0}, "--epsilon"), ({"depths": (5,)}, "--depths")])
+def test_bad_options_are_user_errors(options, message):
+    with pytest.raises(UserError, match=message):
+        RobustTask.from_options(options)
+
+
+def test_a_model_for_other_images_is_a_user_error(trainer_config, tmp_path):
+    task = synthetic()
+    Trainer(trainer_config(max_epochs=1, limit_train_batches=1, checkpoint=False)).fit(task)
+    path = tmp_path / "m.h5"
+    task.model.save(path)
+    other = RobustTask(RobustConfig(dataset="cifar10", model=str(path)))
+    with pytest.raises(UserError, match="pass the matching --dataset"):
+        other.build_model()
+
+
+@pytest.mark.realdata
+def test_a_few_real_mnist_batches_make_a_model_that_resists_fgsm(data_dir, trainer_config):
+    from tests.conftest import require_data
+
+    require_data(data_dir, "mnist.npz")
+    task = RobustTask(RobustConfig(dataset="mnist"))
+    task.data_dir = data_dir
+    Trainer(trainer_config(max_epochs=1, limit_train_batches=60, limit_val_batches=2,
+                           log_every_n_steps=20)).fit(task)
+    x, y = task.test_data()
+    clean = accuracy_under_attack(task.model, x[:300], y[:300], None)
+    fgsm = accuracy_under_attack(task.model, x[:300], y[:300], tasks.attacks.AttackConfig.fgsm(0.3))
+    assert task.data_checksums() == {"mnist.npz": "06af5dfe73b70e3bc1c36439982b18a8d76803db9b544f6fdf838a37fbb01b64"}
+    assert clean > 0.8
+    assert fgsm > 0.3
