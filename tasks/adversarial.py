@@ -145,7 +145,17 @@ class AdversarialTask(Task):
             self._export(trainer)
         self._attack(trainer)
         write_run_results(trainer, self)
+        self._print_summary(trainer)
         return self.results(trainer)
+
+    def _print_summary(self, trainer) -> None:
+        summary = self.attack_result.summary()
+        source = "reused" if self.reused else "trained and saved"
+        print(f"classifier {self.model_path} ({source}): test accuracy {trainer.metrics['test_accuracy']:.4f}")
+        print(f"attack: {summary['successes']}/{summary['pairs']} pairs reached confidence {self.config.confidence} "
+              f"in {summary['seconds']:.1f} s; median rounds {summary['median_rounds']:g}, median L2 "
+              f"{summary['median_l2']:.3f}, median Linf {summary['median_linf']:.3f}")
+        print(f"grid: {trainer.run_dir / 'attack_grid.png'}  table: {trainer.run_dir / 'attack_pairs.csv'}")
 
     def _export(self, trainer) -> None:
         # A wiring check must never overwrite the shipped model.

@@ -1,0 +1,75 @@
+"""Benchmark of the simple-generator attack on the shipped classifiers; prints JSON.
+
+    python bench/adversarial.py                    # 50 MNIST pairs and 10 CIFAR-10 pairs, batched and one by one
+    python bench/adversarial.py --dataset mnist --mode batched
+
+The pairs are those `python cli.py fit adversarial` attacks by default (seed 42): MNIST 5 test
+images of different digits x 10 target classes, CIFAR-10 one test image x 10 classes. Batched trains
+every pair at once as one Keras model; one-by-one builds and trains a generator and composite per
+pair. Both use the default rates (generator Adam 1e-3, composite Adam 1e-2) and confidence 0.9.
+Goal (issue 4): the 50 MNIST pairs in at most 60 s on 2 cores. Set TRAINLAB_DATA to the data folder.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+
+def bench(dataset: str, modes: list[str], seed: int) -> dict:
+    import numpy as np
+
+    from tasks.adversarial import AdversarialConfig, AdversarialTask
+    from tasks.simple_generator import AttackConfig, attack, make_pairs
+    from trainer.export import load_model_file
+
+    task = AdversarialTask(AdversarialConfig(dataset=dataset))
+    task.model = load_model_file(ROOT / "models" / f"{dataset}_cnn.h5")
+    x, y = task.splits["test"]
+    samples = task.pick_samples(x, y, seed)
+    pairs = make_pairs(samples, len(task.spec.classes))
+    images = x[pairs.samples]
+    # One tiny attack first, so one-off TensorFlow start-up costs are counted in neither mode.
+    attack(task.model, images[:1], pairs.targets[:1], AttackConfig(max_rounds=1))
+    out = {"dataset": dataset, "pairs": len(pairs.targets), "samples": samples}
+    results = {}
+    for mode in modes:
+        config = AttackConfig(batched=mode == "batched")
+        result = attack(task.model, images, pairs.targets, config, pairs.samples)
+        results[mode] = result
+        summary = result.summary()
+        out[mode] = {"seconds": round(result.seconds, 1), "successes": summary["successes"],
+                     "median_rounds": summary["median_rounds"], "max_rounds": int(max(p.rounds for p in result.pairs)),
+                     "median_l2": round(summary["median_l2"], 3), "median_linf": round(summary["median_linf"], 3)}
+    if len(results) == 2:
+        batched, single = results["batched"], results["single"]
+        out["speedup"] = round(single.seconds / batched.seconds, 2)
+        out["same_rounds"] = sum(a.rounds == b.rounds for a, b in zip(batched.pairs, single.pairs, strict=True))
+        out["max_image_difference"] = float(np.abs(batched.images - single.images).max())
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--dataset", choices=("mnist", "cifar10", "both"), default="both")
+    parser.add_argument("--mode", choices=("batched", "single", "both"), default="both")
+    parser.add_argument("--seed", type=int, default=42)
+    args = parser.parse_args()
+    datasets = ["mnist", "cifar10"] if args.dataset == "both" else [args.dataset]
+    modes = ["batched", "single"] if args.mode == "both" else [args.mode]
+    report = {"cpu_count": os.cpu_count(), "runs": [bench(d, modes, args.seed) for d in datasets]}
+    mnist = next((r for r in report["runs"] if r["dataset"] == "mnist" and "batched" in r), None)
+    if mnist:
+        report["goal_50_mnist_pairs_60s"] = mnist["batched"]["seconds"] <= 60
+    print(json.dumps(report, indent=2))
+
+
+if __name__ == "__main__":
+    main()
