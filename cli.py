@@ -9,7 +9,7 @@ import os
 import sys
 from enum import Enum
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
@@ -36,10 +36,10 @@ class Progress(str, Enum):
 
 
 # Options shared by the commands that mean the same thing in each.
-DataDir = Annotated[Optional[Path], typer.Option(help="Data folder; else $TRAINLAB_DATA, else ~/.keras/datasets.")]
+DataDir = Annotated[Path | None, typer.Option(help="Data folder; else $TRAINLAB_DATA, else ~/.keras/datasets.")]
 Seed = Annotated[int, typer.Option(help="Seeds Python, NumPy and TensorFlow; the same seed gives the same metrics on CPU.")]
 LogDir = Annotated[Path, typer.Option(help="TensorBoard root; runs go to <logdir>/<task>/<run-name>/.")]
-RunName = Annotated[Optional[str], typer.Option(help="Run folder name; default: a timestamp.")]
+RunName = Annotated[str | None, typer.Option(help="Run folder name; default: a timestamp.")]
 ProgressOpt = Annotated[Progress, typer.Option(help="Progress display; auto picks rich on a terminal.")]
 
 
@@ -137,34 +137,34 @@ def fit(
     task: Annotated[str, typer.Argument(help=f"The task to train: {', '.join(TASKS)}.")],
     data_dir: DataDir = None,
     seed: Seed = 42,
-    max_epochs: Annotated[Optional[int], typer.Option(help="Epochs to train; default: the task's own.")] = None,
-    batch_size: Annotated[Optional[int], typer.Option(help="Batch size; default: the task's own.")] = None,
-    limit_train_batches: Annotated[Optional[int], typer.Option(help="Train on at most N batches per epoch.")] = None,
-    limit_val_batches: Annotated[Optional[int], typer.Option(help="Validate on at most N batches.")] = None,
+    max_epochs: Annotated[int | None, typer.Option(help="Epochs to train; default: the task's own.")] = None,
+    batch_size: Annotated[int | None, typer.Option(help="Batch size; default: the task's own.")] = None,
+    limit_train_batches: Annotated[int | None, typer.Option(help="Train on at most N batches per epoch.")] = None,
+    limit_val_batches: Annotated[int | None, typer.Option(help="Validate on at most N batches.")] = None,
     fast_dev_run: Annotated[bool, typer.Option(help="One batch, one epoch, no checkpoints: a wiring check.")] = False,
     strategy: Annotated[Strategy, typer.Option(help="tf.distribute strategy; multi-worker reads TF_CONFIG.")] = Strategy.default,
     resume: Annotated[bool, typer.Option(help="Continue the newest run (or --run-name) from its last checkpoint.")] = False,
-    patience: Annotated[Optional[int], typer.Option(help="Early stopping: epochs without val_loss improvement.")] = None,
+    patience: Annotated[int | None, typer.Option(help="Early stopping: epochs without val_loss improvement.")] = None,
     log_every_n_steps: Annotated[int, typer.Option(help="Read metrics back every N steps (one host sync each).")] = 50,
     logdir: LogDir = Path("logs"),
     run_name: RunName = None,
     progress: ProgressOpt = Progress.auto,
-    depths: Annotated[Optional[str], typer.Option(help="Hidden-layer counts, e.g. 5,20,40.", rich_help_panel=DEEP)] = None,
-    activations: Annotated[Optional[str], typer.Option(help="e.g. relu,tanh,sigmoid,lecun.", rich_help_panel=DEEP)] = None,
-    grad_every: Annotated[Optional[int], typer.Option(help="Gradient histograms every N steps.", rich_help_panel=DEEP)] = None,
-    dataset: Annotated[Optional[DatasetName], typer.Option(help="mnist or cifar10.", rich_help_panel=ADV)] = None,
+    depths: Annotated[str | None, typer.Option(help="Hidden-layer counts, e.g. 5,20,40.", rich_help_panel=DEEP)] = None,
+    activations: Annotated[str | None, typer.Option(help="e.g. relu,tanh,sigmoid,lecun.", rich_help_panel=DEEP)] = None,
+    grad_every: Annotated[int | None, typer.Option(help="Gradient histograms every N steps.", rich_help_panel=DEEP)] = None,
+    dataset: Annotated[DatasetName | None, typer.Option(help="mnist or cifar10.", rich_help_panel=ADV)] = None,
     retrain: Annotated[bool, typer.Option(help="Retrain the classifier even if its model file exists.", rich_help_panel=ADV)] = False,
-    samples: Annotated[Optional[str], typer.Option(help="Test-image indices to attack, e.g. 3,2,1.", rich_help_panel=ADV)] = None,
-    confidence: Annotated[Optional[float], typer.Option(help="Target confidence that ends an attack.", rich_help_panel=ADV)] = None,
-    max_rounds: Annotated[Optional[int], typer.Option(help="Alternating rounds per attack at most.", rich_help_panel=ADV)] = None,
-    generator_lr: Annotated[Optional[float], typer.Option(help="Adam rate pulling f toward the image.", rich_help_panel=ADV)] = None,
-    composite_lr: Annotated[Optional[float], typer.Option(help="Adam rate pushing C(f) to the target.", rich_help_panel=ADV)] = None,
-    attack: Annotated[Optional[AttackName], typer.Option(help="Adversarial training attack.", rich_help_panel=ROBUST)] = None,
-    epsilon: Annotated[Optional[float], typer.Option(help="L-infinity budget (default 0.3 MNIST, 8/255 CIFAR-10).", rich_help_panel=ROBUST)] = None,
+    samples: Annotated[str | None, typer.Option(help="Test-image indices to attack, e.g. 3,2,1.", rich_help_panel=ADV)] = None,
+    confidence: Annotated[float | None, typer.Option(help="Target confidence that ends an attack.", rich_help_panel=ADV)] = None,
+    max_rounds: Annotated[int | None, typer.Option(help="Alternating rounds per attack at most.", rich_help_panel=ADV)] = None,
+    generator_lr: Annotated[float | None, typer.Option(help="Adam rate pulling f toward the image.", rich_help_panel=ADV)] = None,
+    composite_lr: Annotated[float | None, typer.Option(help="Adam rate pushing C(f) to the target.", rich_help_panel=ADV)] = None,
+    attack: Annotated[AttackName | None, typer.Option(help="Adversarial training attack.", rich_help_panel=ROBUST)] = None,
+    epsilon: Annotated[float | None, typer.Option(help="L-infinity budget (default 0.3 MNIST, 8/255 CIFAR-10).", rich_help_panel=ROBUST)] = None,
     tune: Annotated[bool, typer.Option(help="Search the architecture with KerasTuner first.", rich_help_panel=EMOTION)] = False,
-    tuner: Annotated[Optional[TunerName], typer.Option(help="Search algorithm (default hyperband).", rich_help_panel=EMOTION)] = None,
-    max_trials: Annotated[Optional[int], typer.Option(help="Trials for bayesian/random search.", rich_help_panel=EMOTION)] = None,
-    tune_epochs: Annotated[Optional[int], typer.Option(help="Epochs per trial (Hyperband: the most).", rich_help_panel=EMOTION)] = None,
+    tuner: Annotated[TunerName | None, typer.Option(help="Search algorithm (default hyperband).", rich_help_panel=EMOTION)] = None,
+    max_trials: Annotated[int | None, typer.Option(help="Trials for bayesian/random search.", rich_help_panel=EMOTION)] = None,
+    tune_epochs: Annotated[int | None, typer.Option(help="Epochs per trial (Hyperband: the most).", rich_help_panel=EMOTION)] = None,
 ) -> None:
     """Train TASK through the Trainer, logging to TensorBoard and checkpointing every epoch."""
     options = _task_options(
@@ -207,9 +207,9 @@ def test(
     task: Annotated[str, typer.Argument(help=f"The task to evaluate: {', '.join(TASKS)}.")],
     data_dir: DataDir = None,
     seed: Seed = 42,
-    model: Annotated[Optional[Path], typer.Option(help="An exported model (.h5) to evaluate.")] = None,
-    dataset: Annotated[Optional[DatasetName], typer.Option(help="mnist or cifar10 (adversarial, robust).")] = None,
-    checkpoint: Annotated[Optional[Path], typer.Option(help="A run folder whose newest checkpoint to load.")] = None,
+    model: Annotated[Path | None, typer.Option(help="An exported model (.h5) to evaluate.")] = None,
+    dataset: Annotated[DatasetName | None, typer.Option(help="mnist or cifar10 (adversarial, robust).")] = None,
+    checkpoint: Annotated[Path | None, typer.Option(help="A run folder whose newest checkpoint to load.")] = None,
     logdir: LogDir = Path("logs"),
     run_name: RunName = None,
     progress: ProgressOpt = Progress.auto,
@@ -243,8 +243,8 @@ def live(
     camera: Annotated[str, typer.Option(help="A camera index (0), a video file, or a stream URL.")] = "0",
     model: Annotated[Path, typer.Option(help="Emotion model (.h5) with its JSON card beside it.")] = Path("models/emotion.h5"),
     plain: Annotated[bool, typer.Option(help="Print one line per face instead of the live view.")] = False,
-    output: Annotated[Optional[Path], typer.Option(help="Record every prediction to this JSONL file.")] = None,
-    max_frames: Annotated[Optional[int], typer.Option(help="Stop after N frames.")] = None,
+    output: Annotated[Path | None, typer.Option(help="Record every prediction to this JSONL file.")] = None,
+    max_frames: Annotated[int | None, typer.Option(help="Stop after N frames.")] = None,
     smooth: Annotated[float, typer.Option(help="Per-face smoothing across frames, 0 (off) to <1.")] = 0.6,
     detector: Annotated[DetectorName, typer.Option(help="Face detector: blazeface (TFLite) or haar (OpenCV).")]
     = DetectorName.blazeface,

@@ -7,7 +7,6 @@ from dataclasses import dataclass
 
 from trainer.errors import UserError
 
-
 STRATEGIES = ("default", "mirrored", "multi-worker")
 PROGRESS_MODES = ("auto", "rich", "plain", "none")
 

@@ -8,8 +8,8 @@ import sys
 import tempfile
 from pathlib import Path
 
-from trainer.files import write_atomic
 from trainer.errors import UserError
+from trainer.files import write_atomic
 
 
 def save_model_atomic(model, path: str | Path) -> Path:

@@ -14,8 +14,8 @@ import tensorflow as tf
 from trainer.callback import Callback, KerasCallbackAdapter
 from trainer.checkpoint import CheckpointIO
 from trainer.config import TrainerConfig
-from trainer.errors import UserError
 from trainer.distribute import is_chief, make_strategy, worker_name
+from trainer.errors import UserError
 from trainer.logger import NullLogger, TensorBoardLogger
 from trainer.progress import PlainProgress, RichProgress, make_progress
 from trainer.report import new_run_dir, write_run_config, write_run_results

@@ -85,7 +85,8 @@ def test_fast_dev_run_and_test_from_checkpoint(tmp_path):
 
 
 def test_mirrored_strategy_trains(tmp_path):
-    result = cli("fit", "toy", "--strategy", "mirrored", "--max-epochs", "2", "--logdir", tmp_path, "--progress", "plain")
+    result = cli("fit", "toy", "--strategy", "mirrored", "--max-epochs", "2", "--logdir", tmp_path,
+                 "--progress", "plain")
     assert result.returncode == 0, result.stderr
     config = json.loads(next(tmp_path.glob("toy/*/config.json")).read_text())
     assert config["strategy"] == "mirrored" and config["replicas"] >= 1
