@@ -19,9 +19,11 @@ def new_run_dir(task_dir: Path, run_name: str | None, resume: bool) -> Path:
     if run_name:
         return task_dir / run_name
     if resume:
-        runs = sorted(p.parent.parent for p in task_dir.glob("*/checkpoints/checkpoint"))
-        if runs:
-            return max(runs, key=lambda p: p.stat().st_mtime)
+        # Studies keep their models' checkpoints in sub-folders of the run: look at any depth.
+        indexes = list(task_dir.glob("*/**/checkpoints/checkpoint"))
+        if indexes:
+            newest = max(indexes, key=lambda p: p.stat().st_mtime)
+            return task_dir / newest.relative_to(task_dir).parts[0]
     stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
     candidate, n = task_dir / stamp, 1
     while candidate.exists():

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 
 import keras
 import numpy as np
@@ -159,3 +160,17 @@ def test_run_folder_has_config_metrics_and_report(trainer_config, tmp_path):
     assert metrics["epochs"] == 2 and "val_accuracy" in metrics["metrics"]
     report = (run / "report.md").read_text()
     assert "val_accuracy" in report and "Seed 3" in report
+
+
+def test_resume_without_a_name_continues_the_newest_run_even_for_studies(trainer_config, tmp_path):
+    from trainer.report import new_run_dir
+
+    task_dir = tmp_path / "logs" / "study"
+    for run, child in (("old", "a"), ("new", "b")):
+        index = task_dir / run / child / "checkpoints" / "checkpoint"
+        index.parent.mkdir(parents=True)
+        index.write_text("x")
+    newest = (task_dir / "new" / "b" / "checkpoints" / "checkpoint").stat().st_mtime + 10
+    os.utime(task_dir / "old" / "a" / "checkpoints" / "checkpoint", (newest, newest))
+    assert new_run_dir(task_dir, None, resume=True) == task_dir / "old"
+    assert new_run_dir(task_dir, None, resume=False).parent == task_dir
