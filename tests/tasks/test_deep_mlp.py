@@ -1,0 +1,178 @@
+"""The deep-MLP study: options, the grid's outputs, observations, lecun's .h5 round trip, the real run."""
+
+from __future__ import annotations
+
+import csv
+import json
+import subprocess
+import sys
+
+import keras
+import numpy as np
+import pytest
+
+from tasks import build_task
+from tasks.deep_mlp import DeepMLPConfig, DeepMLPTask, MNISTSplits
+from tasks.deep_mlp_study import chance_observation, lecun_vs_tanh, observations
+from tests.conftest import ROOT, require_data
+from tests.tensorboard_events import read_tags
+from tests.tensorboard_server import serve_tensorboard, wait_for
+from trainer import Trainer
+from trainer.errors import UserError
+from trainer.gradients import GradientHistogram
+
+FIGURES = {"study/max_gradient_trained", "study/max_gradient_untrained", "study/learning_curves"}
+
+
+def synthetic_splits(samples: int = 96) -> MNISTSplits:
+    """Tiny 4x4 "digits" whose label is the brightest quadrant-ish pixel: learnable, fast."""
+    rng = np.random.default_rng(0)
+    images = rng.integers(0, 256, size=(samples + 32, 4, 4), dtype=np.uint8)
+    labels = images.reshape(len(images), -1)[:, :10].argmax(axis=1)
+    return MNISTSplits.from_arrays((images[:samples], labels[:samples]), (images[samples:], labels[samples:]),
+                                   validation_samples=16)
+
+
+def tiny_study(**options) -> DeepMLPTask:
+    config = DeepMLPConfig(**{"depths": (2, 3), "activations": ("tanh", "lecun"), "probe_samples": 8,
+                              "batch_size": 16, **options})
+    return DeepMLPTask(config, synthetic_splits())
+
+
+@pytest.mark.parametrize("options, message", [
+    ({"depths": (0, 5)}, "--depths '0,5' must list hidden-layer counts of at least 1"),
+    ({"activations": ("relu", "swish")}, "unknown swish; choose from relu,tanh,sigmoid,lecun"),
+    ({"depths": (5, 5)}, "--depths '5,5' repeats a value"),
+    ({"grad_every": 0}, "--grad-every must be at least 1, got 0"),
+    ({"epsilon": 0.3}, "option --epsilon does not apply to task deep-mlp"),
+])
+def test_bad_options_name_the_value_and_the_fix(options, message):
+    with pytest.raises(UserError, match=message.replace("(", r"\(")):
+        build_task("deep-mlp", options)
+
+
+def test_cli_reports_a_bad_activation_in_one_line(tmp_path):
+    from typer.testing import CliRunner
+
+    from cli import app
+
+    done = CliRunner().invoke(app, ["fit", "deep-mlp", "--activations", "tanh,swish", "--logdir", str(tmp_path)])
+    assert done.exit_code == 2
+    assert done.output.strip().splitlines() == [
+        "error: --activations 'tanh,swish': unknown swish; choose from relu,tanh,sigmoid,lecun"]
+
+
+def test_grid_writes_table_figures_report_and_per_model_runs(trainer_config, tmp_path):
+    study = tiny_study()
+    trainer = Trainer(trainer_config(max_epochs=2, run_name="grid"),
+                      callbacks=[GradientHistogram(study.probe_batch(), every_n_steps=2)])
+    metrics = study.run(trainer)
+    run = tmp_path / "logs/deep-mlp/grid"
+
+    with open(run / "scores.csv") as handle:
+        rows = list(csv.DictReader(handle))
+    assert [(r["depth"], r["activation"]) for r in rows] == [("2", "tanh"), ("2", "lecun"), ("3", "tanh"), ("3", "lecun")]
+    for row in rows:
+        child = json.loads((run / f"{row['depth']}-{row['activation']}/metrics.json").read_text())
+        assert float(row["test_accuracy"]) == pytest.approx(child["metrics"]["test_accuracy"], abs=1e-6)
+        assert metrics[f"test_accuracy/{row['depth']}-{row['activation']}"] == child["metrics"]["test_accuracy"]
+    assert (run / "scores.md").read_text().count("\n| 3 | lecun |") == 1
+
+    results = json.loads((run / "study.json").read_text())
+    for r in results:
+        assert len(r["untrained_gradients"]) == len(r["trained_gradients"]) == r["depth"] + 1
+        assert [h["epoch"] for h in r["history"]] == [1, 2]
+        assert r["untrained_gradients"] != r["trained_gradients"]
+
+    for name in ("max_gradient_trained", "max_gradient_untrained", "learning_curves"):
+        assert (run / f"{name}.png").read_bytes()[:4] == b"\x89PNG"
+    assert read_tags(run / "study")["images"] == FIGURES
+    child_tags = read_tags(run / "3-lecun/train")
+    assert {"gradients/hidden_01", "gradients/hidden_03", "gradients/output"} <= child_tags["histograms"]
+    assert "max_abs_gradient/hidden_01" in child_tags["scalars"]
+
+    report = (run / "report.md").read_text()
+    assert "**not standardized**" in report
+    for line in observations(results):
+        assert f"- {line}" in report
+    assert json.loads((run / "config.json").read_text())["task_config"]["depths"] == [2, 3]
+
+
+def test_resume_keeps_finished_models_and_their_history(trainer_config, tmp_path):
+    first = Trainer(trainer_config(max_epochs=2, run_name="again"))
+    tiny_study(depths=(2,), activations=("lecun",)).run(first)
+    keras.backend.clear_session()
+    again = Trainer(trainer_config(max_epochs=2, run_name="again", resume=True))
+    tiny_study(depths=(2,), activations=("lecun",)).run(again)
+    child = json.loads((tmp_path / "logs/deep-mlp/again/2-lecun/metrics.json").read_text())
+    assert child["global_step"] == 2 * 5  # 80 training images, batches of 16: nothing retrained
+    history = json.loads((tmp_path / "logs/deep-mlp/again/study.json").read_text())[0]["history"]
+    assert [h["epoch"] for h in history] == [1, 2]
+
+
+def result(depth, activation, accuracy, first_val, grads=(1e-3, 1e-2, 1.0)):
+    return {"depth": depth, "activation": activation, "test_loss": 1.0, "test_accuracy": accuracy,
+            "history": [{"epoch": 1, "val_accuracy": first_val}], "untrained_gradients": list(grads),
+            "trained_gradients": list(grads), "epochs": 1, "seconds": 1.0}
+
+
+def test_observations_follow_the_numbers():
+    results = [result(5, "tanh", 0.91, 0.80), result(5, "lecun", 0.95, 0.90),
+               result(40, "tanh", 0.11, 0.11, (1e-9, 1.0)), result(40, "lecun", 0.85, 0.60, (1e-2, 1.0))]
+    assert "1 of 4 models stay at chance" in chance_observation(results)
+    assert "tanh at depth 40 (0.1100)" in chance_observation(results)
+    assert lecun_vs_tanh(results)[0].startswith("LeCun vs tanh: LeCun trains faster than tanh (higher validation "
+                                                "accuracy after the first epoch at 2 of 2 depths)")
+    gradients = observations(results)[1]
+    assert "At depth 40 the ratio is smallest for tanh (1.00e-09) and largest for lecun (1.00e-02)" in gradients
+
+    results[1]["history"][0]["val_accuracy"] = 0.70  # now tanh is ahead at depth 5
+    assert "neither trains faster at every depth" in lecun_vs_tanh(results)[0]
+    results[2]["test_accuracy"] = 0.5
+    assert chance_observation(results).startswith("No model stays at chance")
+
+
+def test_lecun_model_saves_to_h5_and_loads_in_a_fresh_process(trainer_config, tmp_path):
+    study = tiny_study(depths=(3,), activations=("lecun",))
+    member = study.member(3, "lecun")
+    trainer = Trainer(trainer_config(max_epochs=1, run_name="h5"))
+    trainer.fit(member)
+    path = member.export(trainer)
+    x = study.splits.test[0]
+    np.save(tmp_path / "x.npy", x)
+    expected = member.model.predict(x, verbose=0)
+
+    script = ("import sys, numpy as np, tasks.activations; from trainer.export import load_model_file; "
+              "m = load_model_file(sys.argv[1]); np.save(sys.argv[3], m.predict(np.load(sys.argv[2]), verbose=0)); "
+              "print(m.layers[0].activation.__name__)")
+    done = subprocess.run([sys.executable, "-c", script, str(path), str(tmp_path / "x.npy"), str(tmp_path / "y.npy")],
+                          cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip().splitlines()[-1] == "lecun"
+    np.testing.assert_array_equal(np.load(tmp_path / "y.npy"), expected)
+    card = json.loads(path.with_suffix(".json").read_text())
+    assert card["activation"] == "lecun" and card["metrics"] == {} and card["seed"] == trainer.config.seed
+
+
+@pytest.mark.realdata
+def test_real_mnist_run_is_visible_in_tensorboard(data_dir, tmp_path):
+    require_data(data_dir, "mnist.npz")
+    command = [sys.executable, "cli.py", "fit", "deep-mlp", "--depths", "5", "--activations", "lecun",
+               "--max-epochs", "1", "--limit-train-batches", "20", "--grad-every", "5", "--data-dir", str(data_dir),
+               "--logdir", str(tmp_path), "--run-name", "tb", "--progress", "none"]
+    done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "deep-mlp: test scores" in done.stdout
+    run = tmp_path / "deep-mlp/tb"
+    assert json.loads((run / "config.json").read_text())["data"]["mnist.npz"] == \
+        json.loads((run / "5-lecun/model.json").read_text())["data"]["mnist.npz"]
+
+    with serve_tensorboard(tmp_path) as url:
+        histograms = wait_for(f"{url}/data/plugin/histograms/tags", lambda d: "deep-mlp/tb/5-lecun/train" in d)
+        assert {f"gradients/hidden_{i:02d}" for i in range(1, 6)} | {"gradients/output"} <= \
+            set(histograms["deep-mlp/tb/5-lecun/train"])
+        images = wait_for(f"{url}/data/plugin/images/tags", lambda d: "deep-mlp/tb/study" in d)
+        assert set(images["deep-mlp/tb/study"]) == FIGURES
+        scalars = wait_for(f"{url}/data/plugin/scalars/tags", lambda d: "deep-mlp/tb/5-lecun/train" in d)
+        assert {"max_abs_gradient/hidden_01", "epoch_loss"} <= set(scalars["deep-mlp/tb/5-lecun/train"])
+        assert "epoch_accuracy" in scalars["deep-mlp/tb/5-lecun/validation"]
