@@ -32,6 +32,7 @@ class LiveConfig:
     max_frames: int | None = None
     smooth: float = 0.6  # weight of the past in the per-face average; 0 turns smoothing off
     detector: str = "blazeface"  # found every face segment of faces.mp4 at ~1 ms a frame; "haar" as a fallback
+    min_face_score: float = 0.25  # BlazeFace: faces on faces.mp4 score 0.32-0.92, non-faces at most 0.15
     view: str = "auto"  # auto: rich on a terminal, plain lines otherwise (or with plain=True); none for benchmarks
     retry_s: float = 2.0  # how long a stopped camera or stream is retried before the run ends
 
@@ -140,7 +141,7 @@ def run_live(config: LiveConfig, console=None) -> str:
     config.validate()
     quiet_opencv()
     classifier = EmotionClassifier.from_model_card(config.model)
-    pipeline = LivePipeline(make_detector(config.detector), classifier, FaceTracker(config.smooth))
+    pipeline = LivePipeline(make_detector(config.detector, config.min_face_score), classifier, FaceTracker(config.smooth))
     pipeline.warm_up()
     source = Source(config.camera)
     grabber = FrameGrabber(source, retry_s=config.retry_s)

@@ -40,12 +40,12 @@ def tiny_model(tmp_path) -> Path:
 
 
 def write_video(path: Path, frames: int = 12, size=(120, 160)) -> Path:
-    """An mp4 whose frame i has grey level 10 * i, so a reader can tell frames apart."""
+    """An mp4 whose frame i has grey level 10 * i (mod 250), so a reader can tell frames apart."""
     import cv2
 
     writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), 15, (size[1], size[0]))
     for i in range(frames):
-        writer.write(np.full((*size, 3), 10 * i, np.uint8))
+        writer.write(np.full((*size, 3), 10 * i % 250, np.uint8))
     writer.release()
     return path
 

@@ -60,6 +60,13 @@ def test_bad_settings_are_refused_before_anything_opens(overrides, message):
         run_live(LiveConfig(camera="definitely-missing.mp4", model="missing.h5", **overrides))
 
 
+def test_a_missing_video_or_model_is_a_user_error_naming_it(tmp_path, small_video, tiny_model):
+    with pytest.raises(UserError, match="video file .*nope.mp4 does not exist; pass --camera 0"):
+        run_live(LiveConfig(camera=str(tmp_path / "nope.mp4"), model=str(tiny_model), view="none"))
+    with pytest.raises(UserError, match="model .*absent.h5 does not exist"):
+        run_live(LiveConfig(camera=str(small_video), model=str(tmp_path / "absent.h5"), view="none"))
+
+
 def test_without_a_terminal_the_view_is_plain():
     assert LiveConfig().resolved_view(io.StringIO()) == "plain"
     assert LiveConfig(plain=True, view="auto").resolved_view(io.StringIO()) == "plain"
