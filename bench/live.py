@@ -27,7 +27,7 @@ import numpy as np  # noqa: E402
 from live import LiveConfig, run_live  # noqa: E402
 from live.capture import quiet_opencv  # noqa: E402
 from live.classifier import EmotionClassifier  # noqa: E402
-from live.detector import Box, BlazeFaceDetector, HaarDetector  # noqa: E402
+from live.detector import BlazeFaceDetector, Box, HaarDetector  # noqa: E402
 from live.evaluation import read_predictions, score_segments  # noqa: E402
 from trainer.datasets import resolve_data_dir  # noqa: E402
 
@@ -78,8 +78,10 @@ def compare_detectors(frames: list, meta: dict) -> dict:
             times.append((time.perf_counter() - started) * 1e3)
             hits.append(any(box.iou(truth) > 0.3 for box in boxes))
         per_segment = np.array(hits).reshape(meta["n_segments"], -1).mean(axis=1)
-        results[name] = {"ms_mean": round(statistics.mean(times), 2), "ms_p95": round(float(np.percentile(times, 95)), 2),
-                         "segments_detected": int((per_segment > 0.5).sum()), "frame_detection_rate": round(float(np.mean(hits)), 3)}
+        results[name] = {"ms_mean": round(statistics.mean(times), 2),
+                         "ms_p95": round(float(np.percentile(times, 95)), 2),
+                         "segments_detected": int((per_segment > 0.5).sum()),
+                         "frame_detection_rate": round(float(np.mean(hits)), 3)}
     return results
 
 

@@ -40,14 +40,15 @@ class Source:
         return self.kind != "file"
 
     def describe(self) -> str:
-        return {"camera": f"camera {self.text}", "stream": f"stream {self.text}", "file": f"video {self.text}"}[self.kind]
+        return f"{'video' if self.kind == 'file' else self.kind} {self.text}"
 
     def open(self):
         """A cv2.VideoCapture that has delivered its first frame, or a UserError naming the fix."""
         import cv2
 
         if self.kind == "file" and not Path(self.text).is_file():
-            raise UserError(f"video file {self.text} does not exist; pass --camera 0 for a camera, a video path or a URL")
+            raise UserError(f"video file {self.text} does not exist; "
+                            "pass --camera 0 for a camera, a video path or a URL")
         capture = _quietly(lambda: cv2.VideoCapture(int(self.text) if self.kind == "camera" else self.text))
         if not capture.isOpened():
             capture.release()

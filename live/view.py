@@ -24,12 +24,13 @@ class Prediction:
                 "probabilities": {k: round(v, 4) for k, v in self.probabilities.items()}}
 
     def plain_line(self) -> str:
-        return f"{self.time_s:8.3f}s  frame {self.frame:>5}  face {self.face:>3}  {self.emotion:<9} {self.confidence:.2f}"
+        where = f"{self.time_s:8.3f}s  frame {self.frame:>5}  face {self.face:>3}"
+        return f"{where}  {self.emotion:<9} {self.confidence:.2f}"
 
 
 @dataclass(frozen=True)
 class LiveState:
-    """A snapshot the view renders; the loop replaces it whole each frame, so a render never sees half an update."""
+    """A snapshot the view renders; the loop replaces it whole each frame, so a render never sees a half update."""
 
     source: str
     frames: int = 0

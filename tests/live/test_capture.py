@@ -8,7 +8,8 @@ from trainer.errors import UserError
 
 
 def test_sources_are_told_apart_by_their_text():
-    assert [Source(t).kind for t in ("0", "12", "rtsp://host/cam", "clip.mp4")] == ["camera", "camera", "stream", "file"]
+    kinds = [Source(t).kind for t in ("0", "12", "rtsp://host/cam", "clip.mp4")]
+    assert kinds == ["camera", "camera", "stream", "file"]
 
 
 def test_a_video_file_hands_over_every_frame_in_order_without_drops(small_video):

@@ -24,7 +24,8 @@ def test_smoothing_holds_the_label_through_one_odd_frame_and_zero_turns_it_off()
     box = Box(10, 10, 100, 100)
     labels = []
     for label in (3, 3, 3, 0, 3):
-        labels.append((smoothed.update([box], one_hot(label)[None])[0].top, raw.update([box], one_hot(label)[None])[0].top))
+        probabilities = one_hot(label)[None]
+        labels.append((smoothed.update([box], probabilities)[0].top, raw.update([box], probabilities)[0].top))
     assert [s for s, _ in labels] == [3, 3, 3, 3, 3]
     assert [r for _, r in labels] == [3, 3, 3, 0, 3]
 
