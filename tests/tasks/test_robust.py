@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import h5py
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -110,10 +111,12 @@ def test_collapse_rolls_back_to_the_last_good_epoch_and_stops(trainer_config, mo
 
 
 def test_resume_restores_the_guard_history(trainer_config):
-    Trainer(trainer_config(max_epochs=2, run_name="r")).fit(synthetic())
+    first = synthetic()
+    Trainer(trainer_config(max_epochs=2, run_name="r")).fit(first)
     resumed = synthetic()
     Trainer(trainer_config(max_epochs=3, run_name="r", resume=True)).fit(resumed)
     assert [h["epoch"] for h in resumed.guard.history] == [0, 1, 2]
+    assert resumed.training_seconds > first.training_seconds > 0
 
 
 def test_run_exports_to_the_run_folder_only_for_a_short_run(trainer_config, tmp_path, monkeypatch):
@@ -126,6 +129,8 @@ def test_run_exports_to_the_run_folder_only_for_a_short_run(trainer_config, tmp_
     card = json.loads(task.export_path.with_suffix(".json").read_text())
     assert card["dataset"] == "mnist" and card["train_attack"]["method"] == "fgsm-rs"
     assert set(card["metrics"]) >= {"test_accuracy", "test_pgd_accuracy"}
+    with h5py.File(task.export_path) as exported:
+        assert "model_weights" in exported and "optimizer_weights" not in exported
 
     # `test robust --model` finds the data set in the card and evaluates the exported model.
     loaded = RobustTask.from_options({"model": str(task.export_path)})
