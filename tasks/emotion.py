@@ -173,7 +173,9 @@ class EmotionTask(Task):
         self.search_rows = top_trials(tuner)
         if not self.search_rows:
             raise UserError(f"the search in {run_dir / 'search'} finished no trial; see the errors above")
-        Console().print(trials_table(self.search_rows))
+        console = Console()
+        # Without a terminal rich assumes 80 columns and truncates the hyperparameter names.
+        (console if console.is_terminal else Console(width=160)).print(trials_table(self.search_rows))
         self.hyperparameters = tuner.get_best_hyperparameters(1)[0]
         keras.backend.clear_session()
         return True

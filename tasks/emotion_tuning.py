@@ -12,10 +12,13 @@ worker (``KERASTUNER_TUNER_ID=tuner0``, ``tuner1``, ...) runs trials and exits.
 
 from __future__ import annotations
 
+import json
 import os
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from trainer.checkpoint import write_atomic
 from trainer.errors import UserError
 
 TUNERS = ("hyperband", "bayesian", "random")
@@ -78,12 +81,37 @@ def _require_bayesian_dependencies() -> None:
 
 def run_search(tuner, config: TunerConfig, train, val, tensorboard_dir: Path) -> None:
     """Runs (or finishes) the search. Each trial logs to ``tensorboard_dir/<trial>/`` with its HParams."""
+    TensorBoard = _timed_tensorboard()
+    # KerasTuner gives every trial its own copy of this callback, its own log folder and an HParams entry.
+    tensorboard = TensorBoard(log_dir=str(tensorboard_dir), write_graph=False, profile_batch=0)
+    epochs = {} if config.tuner == "hyperband" else {"epochs": config.epochs}
+    # The training data is a tf.data pipeline that reshuffles itself each epoch.
+    tuner.search(train, validation_data=val, callbacks=[tensorboard], verbose=2, shuffle=False, **epochs)
+
+
+def _timed_tensorboard():
     import keras
 
-    # KerasTuner gives every trial its own copy of this callback, its own log folder and an HParams entry.
-    tensorboard = keras.callbacks.TensorBoard(log_dir=str(tensorboard_dir), write_graph=False, profile_batch=0)
-    epochs = {} if config.tuner == "hyperband" else {"epochs": config.epochs}
-    tuner.search(train, validation_data=val, callbacks=[tensorboard], verbose=2, **epochs)
+    class TensorBoard(keras.callbacks.TensorBoard):
+        """Keras's TensorBoard callback that also writes ``timing.json`` (seconds, epochs) per trial.
+
+        KerasTuner recognises the callback by its class name and points it at the trial's folder.
+        """
+
+        def on_train_begin(self, logs=None):
+            super().on_train_begin(logs)
+            self._started, self._epochs = time.time(), 0
+
+        def on_epoch_end(self, epoch, logs=None):
+            super().on_epoch_end(epoch, logs)
+            self._epochs += 1
+
+        def on_train_end(self, logs=None):
+            super().on_train_end(logs)
+            timing = {"seconds": round(time.time() - self._started, 2), "epochs": self._epochs}
+            write_atomic(Path(self.log_dir) / "timing.json", json.dumps(timing))
+
+    return TensorBoard
 
 
 def top_trials(tuner, count: int = 5) -> list[dict]:

@@ -1,0 +1,259 @@
+"""The emotion task on tiny synthetic FER2013 files: metric, weights, HyperModel, run, export, search, CLI."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import sys
+
+import keras
+import keras_tuner
+import numpy as np
+import pytest
+
+from tasks.emotion import EmotionConfig, EmotionTask
+from tasks.emotion_eval import TFLiteClassifier, class_report
+from tasks.emotion_model import EmotionHyperModel, MacroF1, class_weights
+from tasks.emotion_tuning import distributed_role, top_trials
+from tests.conftest import require_data
+from tests.tensorboard_events import read_tags
+from trainer import Trainer
+from trainer.datasets import FER_CLASSES
+from trainer.errors import UserError
+
+# A small network keeps each synthetic fit to a second or two.
+SMALL = {"blocks": 3, "filters": 16, "convs_per_block": 1, "dense": 0}
+
+
+def write_fer_npz(directory, per_split=(64, 21, 21), seed=0):
+    """A FER2013-shaped npz whose label is readable from the image (a bright square per class)."""
+    rng = np.random.default_rng(seed)
+    xs, ys, usages = [], [], []
+    for usage, count in zip(("Training", "PublicTest", "PrivateTest"), per_split):
+        y = np.arange(count) % 7
+        x = rng.integers(0, 60, size=(count, 48, 48)).astype(np.uint8)
+        for i, label in enumerate(y):
+            x[i, 6 * label:6 * label + 6, 10:30] = 255
+        xs.append(x), ys.append(y.astype(np.uint8)), usages.append(np.full(count, usage))
+    directory.mkdir(parents=True, exist_ok=True)
+    np.savez_compressed(directory / "fer2013.npz", x=np.concatenate(xs), y=np.concatenate(ys),
+                        usage=np.concatenate(usages))
+    return directory
+
+
+def small_hyperparameters():
+    hp = keras_tuner.HyperParameters()
+    for name, value in SMALL.items():
+        hp.Fixed(name, value)
+    return hp
+
+
+def make_task(tmp_path, **options):
+    task = EmotionTask(EmotionConfig(export_dir=str(tmp_path / "models"), batch_size=16, **options))
+    task.data_dir = str(write_fer_npz(tmp_path / "data"))
+    return task
+
+
+# --- metric, weights, model ----------------------------------------------------------------------
+def test_macro_f1_metric_matches_the_per_class_report():
+    y_true = np.array([0, 0, 1, 2, 2, 2, 3, 4, 5, 6, 6, 1])
+    y_pred_labels = np.array([0, 1, 1, 2, 2, 0, 3, 4, 6, 6, 5, 1])
+    metric = MacroF1()
+    metric.update_state(y_true, keras.ops.one_hot(y_pred_labels, 7))
+    confusion = metric.confusion.numpy()
+    assert confusion.sum() == len(y_true) and confusion[2, 0] == 1
+    report = class_report(confusion, FER_CLASSES)
+    f1 = [2 * np.sum((y_true == c) & (y_pred_labels == c)) / (np.sum(y_true == c) + np.sum(y_pred_labels == c))
+          for c in range(7)]
+    assert float(metric.result()) == pytest.approx(np.mean(f1), abs=1e-6)
+    assert report["macro_f1"] == pytest.approx(np.mean(f1), abs=1e-6)
+    assert report["accuracy"] == pytest.approx(np.mean(y_true == y_pred_labels))
+    assert report["per_class"]["fear"]["recall"] == pytest.approx(2 / 3)
+
+
+def test_class_weights_lift_rare_classes_and_average_one():
+    labels = np.array([3] * 160 + [1] * 10 + [0] * 40)
+    weights = class_weights(labels, power=0.5)
+    assert weights[labels].mean() == pytest.approx(1.0, rel=1e-5)
+    assert weights[1] / weights[3] == pytest.approx(4.0, rel=1e-5)  # sqrt(160 / 10)
+    assert weights[2] == 0.0  # absent classes get no weight
+
+
+def test_hypermodel_defaults_and_searched_values_build():
+    hp = keras_tuner.HyperParameters()
+    model = EmotionHyperModel().build(hp)
+    assert model.input_shape == (None, 48, 48, 1) and model.output_shape == (None, 7)
+    assert hp.get("blocks") == 4 and hp.get("batch_norm") is True
+    small = EmotionHyperModel().build(small_hyperparameters())
+    assert small.count_params() < model.count_params() / 10
+
+
+def test_config_rejects_bad_options():
+    with pytest.raises(UserError, match="tuner 'grid' is unknown"):
+        EmotionConfig(tuner="grid")
+    with pytest.raises(UserError, match="--model weights.txt must be an .h5"):
+        EmotionConfig(model="weights.txt")
+    with pytest.raises(UserError, match="does not apply to task emotion"):
+        EmotionTask.from_options({"epsilon": 0.1})
+
+
+# --- the whole job ---------------------------------------------------------------------------
+@pytest.fixture
+def trained(tmp_path, trainer_config):
+    task = make_task(tmp_path)
+    task.hyperparameters = small_hyperparameters()
+    trainer = Trainer(trainer_config(max_epochs=2, run_name="run"))
+    task.run(trainer)
+    return task, trainer
+
+
+def test_run_selects_on_public_test_and_exports_card_h5_and_tflite(trained, tmp_path):
+    task, trainer = trained
+    models = tmp_path / "models"
+    card = json.loads((models / "emotion.json").read_text())
+    assert card["classes"] == list(FER_CLASSES) and card["input_shape"] == [48, 48, 1]
+    assert card["preprocessing"] == {"size": 48, "grayscale": True, "scale": 1 / 255}
+    assert card["tflite"] == "emotion.tflite" and card["seed"] == trainer.config.seed
+    assert card["metrics"]["private_test_accuracy"] == pytest.approx(trainer.metrics["test_accuracy"])
+    assert card["metrics"]["public_test_accuracy"] == json.loads((trainer.run_dir / "best.json").read_text())["val_accuracy"]
+    assert list(card["data"]) == ["fer2013.npz"] and len(card["data"]["fer2013.npz"]) == 64
+    assert (trainer.run_dir / "emotion.keras").exists() and (trainer.run_dir / "confusion_matrix.png").exists()
+    assert "confusion_matrix" in read_tags(trainer.run_dir / "test").get("images", set())
+
+    faces = task.split("test")[0][:4]
+    keras_probs = keras.models.load_model(models / "emotion.h5", compile=False)(faces).numpy()
+    tflite = TFLiteClassifier(models / "emotion.tflite")
+    tflite_probs = np.stack([tflite(face[None]) for face in faces])
+    np.testing.assert_allclose(tflite_probs, keras_probs, atol=1e-4)
+    report = (trainer.run_dir / "report.md").read_text()
+    assert "PrivateTest per class" in report and "| disgust |" in report
+
+
+def test_test_with_exported_model_reproduces_the_card(trained, tmp_path, trainer_config):
+    task, _ = trained
+    keras.backend.clear_session()
+    reloaded = EmotionTask.from_options({"model": str(tmp_path / "models" / "emotion.h5")})
+    reloaded.data_dir = task.data_dir
+    results = Trainer(trainer_config(run_name="test")).test(reloaded)
+    card = json.loads((tmp_path / "models" / "emotion.json").read_text())
+    assert results["accuracy"] == pytest.approx(card["metrics"]["private_test_accuracy"], abs=1e-6)
+    assert results["macro_f1"] == pytest.approx(card["metrics"]["private_test_macro_f1"], abs=1e-6)
+
+
+def test_a_worse_model_does_not_replace_the_shipped_one(trained, tmp_path, trainer_config):
+    card_path = tmp_path / "models" / "emotion.json"
+    card = json.loads(card_path.read_text())
+    card["metrics"]["public_test_accuracy"] = 1.0
+    card_path.write_text(json.dumps(card))
+    keras.backend.clear_session()
+    task = make_task(tmp_path)
+    task.hyperparameters = small_hyperparameters()
+    trainer = Trainer(trainer_config(max_epochs=1, run_name="worse"))
+    task.run(trainer)
+    assert json.loads(card_path.read_text())["metrics"]["public_test_accuracy"] == 1.0
+    assert (trainer.run_dir / "emotion.h5").exists() and (trainer.run_dir / "emotion.json").exists()
+
+
+def test_missing_card_is_a_user_error(tmp_path):
+    keras.Sequential([keras.Input((48, 48, 1)), keras.layers.Flatten(), keras.layers.Dense(7)]).save(tmp_path / "m.h5")
+    task = EmotionTask.from_options({"model": str(tmp_path / "m.h5")})
+    with pytest.raises(UserError, match="m.json is missing"):
+        task.build_model()
+
+
+# --- the search --------------------------------------------------------------------------------
+class SmallHyperModel(EmotionHyperModel):
+    """The real search space with the expensive choices pinned, so a trial takes a second."""
+
+    def build(self, hp):
+        for name, value in SMALL.items():
+            hp.Fixed(name, value)
+        return super().build(hp)
+
+
+def test_search_logs_hparams_resumes_and_retrains_the_best(tmp_path, trainer_config, monkeypatch, capsys):
+    monkeypatch.setattr("tasks.emotion.EmotionHyperModel", SmallHyperModel)
+    task = make_task(tmp_path, tune=True, tuner="random", max_trials=2, tune_epochs=1)
+    trainer = Trainer(trainer_config(max_epochs=1, run_name="tuned"))
+    task.run(trainer)
+    search = trainer.run_dir / "search"
+    trials = sorted(p.name for p in search.glob("trial_*"))
+    assert len(trials) == 2
+    assert "Top 2 trials" in capsys.readouterr().out
+    assert "hparams" in read_tags(search / "tensorboard" / trials[0][len("trial_"):] / "execution0")
+    best = top_trials_from(search)
+    assert task.hyperparameters.get("learning_rate") == best[0]["hyperparameters"]["learning_rate"]
+    assert "Architecture search" in (trainer.run_dir / "report.md").read_text()
+
+    # Rerunning the same command reloads the finished search instead of training new trials.
+    keras.backend.clear_session()
+    again = make_task(tmp_path, tune=True, tuner="random", max_trials=2, tune_epochs=1)
+    again.search(Trainer(trainer_config(max_epochs=1, run_name="tuned")))
+    assert sorted(p.name for p in search.glob("trial_*")) == trials
+    assert "Reloading Tuner" in capsys.readouterr().out
+
+
+def top_trials_from(search_dir):
+    from tasks.emotion_tuning import TunerConfig, make_tuner
+
+    tuner = make_tuner(SmallHyperModel(), TunerConfig(tuner="random", max_trials=2, epochs=1), search_dir.parent)
+    return top_trials(tuner, 1)
+
+
+def test_bayesian_without_scikit_learn_is_refused_clearly(tmp_path, monkeypatch):
+    from tasks.emotion_tuning import TunerConfig, make_tuner
+
+    monkeypatch.setitem(sys.modules, "sklearn", None)
+    with pytest.raises(UserError, match=r"keras-tuner\[bayesian\]"):
+        make_tuner(SmallHyperModel(), TunerConfig(tuner="bayesian"), tmp_path)
+
+
+def test_distributed_role_reads_kerastuner_variables(monkeypatch):
+    for name in ("KERASTUNER_ORACLE_IP", "KERASTUNER_ORACLE_PORT", "KERASTUNER_TUNER_ID"):
+        monkeypatch.delenv(name, raising=False)
+    assert distributed_role() == "single"
+    monkeypatch.setenv("KERASTUNER_ORACLE_IP", "127.0.0.1")
+    with pytest.raises(UserError, match="KERASTUNER_ORACLE_PORT"):
+        distributed_role()
+    monkeypatch.setenv("KERASTUNER_ORACLE_PORT", "8000")
+    monkeypatch.setenv("KERASTUNER_TUNER_ID", "chief")
+    assert distributed_role() == "chief"
+    monkeypatch.setenv("KERASTUNER_TUNER_ID", "tuner0")
+    assert distributed_role() == "worker"
+
+
+# --- real data ---------------------------------------------------------------------------------
+@pytest.mark.realdata
+def test_loader_reads_the_kaggle_csv_sample(data_dir, tmp_path):
+    require_data(data_dir, "fer2013_sample.csv")
+    shutil.copy(data_dir / "fer2013_sample.csv", tmp_path / "fer2013.csv")
+    task = EmotionTask()
+    task.data_dir = str(tmp_path)
+    x, y = task.split("train")
+    assert x.shape == (98, 48, 48, 1) and x.dtype == np.float32 and 0.0 <= x.min() and x.max() <= 1.0
+    assert np.bincount(y).tolist() == [14] * 7
+    assert task.split("test")[0].shape[0] == 98
+    assert list(task.data_checksums()) == ["fer2013.csv"]
+
+
+@pytest.mark.realdata
+def test_cli_fit_and_test_on_real_fer2013(data_dir, tmp_path, monkeypatch):
+    require_data(data_dir, "fer2013.npz")
+    from typer.testing import CliRunner
+
+    from cli import app
+
+    monkeypatch.chdir(tmp_path)
+    runner = CliRunner()
+    fit = runner.invoke(app, ["fit", "emotion", "--data-dir", str(data_dir), "--max-epochs", "1",
+                              "--limit-train-batches", "3", "--limit-val-batches", "2", "--progress", "none",
+                              "--run-name", "smoke"])
+    assert fit.exit_code == 0, fit.output
+    card = json.loads((tmp_path / "models" / "emotion.json").read_text())
+    assert card["data"]["fer2013.npz"] == "b0b422cd531180d82363b3451f9f257a37b88387856047e3a0a48db3f75fd953"
+    test = runner.invoke(app, ["test", "emotion", "--model", "models/emotion.h5", "--data-dir", str(data_dir),
+                               "--progress", "none"])
+    assert test.exit_code == 0, test.output
+    assert f"test_accuracy: {card['metrics']['private_test_accuracy']:.4f}" in test.output
+    missing = runner.invoke(app, ["test", "emotion", "--model", "nope.h5", "--data-dir", str(data_dir)])
+    assert missing.exit_code == 2 and "Traceback" not in missing.output
