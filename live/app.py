@@ -149,9 +149,9 @@ def run_live(config: LiveConfig, console=None) -> str:
     view = _make_view(config, source, console)
     recorder = PredictionRecorder(config.output) if config.output else None
     stats, interrupted = RunStats(), False
-    view.start()
-    grabber.start()
     try:
+        view.start()
+        grabber.start()
         _loop(config, grabber, pipeline, view, recorder, stats)
     except KeyboardInterrupt:
         interrupted = True

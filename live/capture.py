@@ -43,7 +43,7 @@ class Source:
         return f"{'video' if self.kind == 'file' else self.kind} {self.text}"
 
     def open(self):
-        """A cv2.VideoCapture that has delivered its first frame, or a UserError naming the fix."""
+        """An opened cv2.VideoCapture, or a UserError naming the fix."""
         import cv2
 
         if self.kind == "file" and not Path(self.text).is_file():
@@ -107,9 +107,11 @@ class FrameGrabber:
         self._stop.set()
         with self._changed:
             self._changed.notify_all()
-        if self._thread.is_alive():
+        if self._thread.ident is None:
+            self._capture.release()
+        else:
+            # The reader releases the capture itself: releasing it under a blocked read could crash the decoder.
             self._thread.join(timeout=2.0)
-        self._capture.release()
 
     def _read_all(self) -> None:
         index = 0
@@ -125,6 +127,7 @@ class FrameGrabber:
         except Exception as error:  # noqa: BLE001  (a decoder failure ends the run with its message)
             self.error = f"{type(error).__name__}: {error}"
         finally:
+            self._capture.release()
             with self._changed:
                 self._ended = True
                 self._changed.notify_all()

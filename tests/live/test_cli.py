@@ -73,37 +73,38 @@ def test_a_stream_that_stops_mid_way_is_retried_then_ends_with_a_summary(assets)
 
 
 def run_in_pty(args, interrupt_when: bytes | None = None, timeout=120):
-    """Runs `cli.py live ARGS` with a pseudo-terminal as its terminal; returns (exit code, output, tty modes)."""
+    """Runs `cli.py live ARGS` with a pseudo-terminal as its terminal.
+
+    Returns the exit code, everything written to the terminal, and whether the terminal's modes
+    (echo, line editing) are as they were before the run.
+    """
     controller, terminal = pty.openpty()
     termios.tcsetwinsize(terminal, (40, 120))
     modes_before = termios.tcgetattr(terminal)
     process = subprocess.Popen([sys.executable, str(ROOT / "cli.py"), "live", *map(str, args)], cwd=ROOT,
                                stdin=terminal, stdout=terminal, stderr=terminal, start_new_session=True)
-    os.close(terminal)
     output, deadline, interrupted = b"", time.monotonic() + timeout, False
     while time.monotonic() < deadline:
         ready, _, _ = select.select([controller], [], [], 0.2)
         if ready:
-            try:
-                chunk = os.read(controller, 65536)
-            except OSError:  # the child closed the terminal
-                break
-            if not chunk:
-                break
-            output += chunk
+            output += os.read(controller, 65536)
         if interrupt_when and not interrupted and interrupt_when in output:
             process.send_signal(signal.SIGINT)
             interrupted = True
-        if process.poll() is not None and not ready:
+        if not ready and process.poll() is not None:
             break
     code = process.wait(timeout=30)
+    modes_kept = termios.tcgetattr(terminal) == modes_before
+    os.close(terminal)
     os.close(controller)
-    return code, output.decode(errors="replace"), modes_before
+    return code, output.decode(errors="replace"), modes_kept
 
 
 def test_on_a_terminal_it_shows_the_live_view_and_gives_the_terminal_back(assets):
-    code, output, _ = run_in_pty(["--camera", assets["video"], "--model", assets["model"], "--max-frames", "10"])
+    code, output, modes_kept = run_in_pty(["--camera", assets["video"], "--model", assets["model"],
+                                           "--max-frames", "10"])
     assert code == 0, output
+    assert modes_kept
     text = re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", output)
     assert "live video" in text and "frames 10" in text and "fps" in text  # the rich view's status line
     assert output.rfind("\x1b[?25h") > output.rfind("\x1b[?25l") >= 0  # the cursor is shown again
@@ -111,8 +112,10 @@ def test_on_a_terminal_it_shows_the_live_view_and_gives_the_terminal_back(assets
 
 
 def test_ctrl_c_ends_cleanly_with_a_summary(assets):
-    code, output, _ = run_in_pty(["--camera", assets["long"], "--model", assets["model"]], interrupt_when=b"fps")
+    code, output, modes_kept = run_in_pty(["--camera", assets["long"], "--model", assets["model"]],
+                                          interrupt_when=b"fps")
     assert code == 0, output
+    assert modes_kept
     assert "Traceback" not in output
     assert "interrupted: " in output and "frames from video" in output
     assert output.rfind("\x1b[?25h") > output.rfind("\x1b[?25l") >= 0
