@@ -1,9 +1,9 @@
 """Benchmarks of the deep-MLP study on the real MNIST; prints JSON.
 
     python bench/deep_mlp.py grad-cost   # epoch time, depth 40, with GradientHistogram vs without
-    python bench/deep_mlp.py grid        # wall time of `cli.py fit deep-mlp` vs the same grid in bare Keras
+    python bench/deep_mlp.py grid        # the default grid through the Trainer vs the same in bare Keras
     python bench/deep_mlp.py             # both
-    python bench/deep_mlp.py grid --keep logs   # keep the Trainer's run as logs/deep-mlp/bench
+    python bench/deep_mlp.py cli --logdir logs   # wall time of `python cli.py fit deep-mlp` (run kept)
 
 Goals: gradient logging at the default interval <= 1.05x the epoch time without it; the full
 default grid through the Trainer <= 1.05x the bare-Keras script. Set TRAINLAB_DATA to the folder
@@ -70,84 +70,109 @@ def grad_cost(depth: int = 40, activation: str = "lecun", intervals=(None, 100, 
             "rounds": rounds, "samples": times}
 
 
-def bare_grid(depths=(5, 20, 40), activations=("relu", "tanh", "sigmoid", "lecun"), epochs: int = 3) -> dict:
-    """The same study without the Trainer: plain model.fit / evaluate and a GradientTape probe."""
+def load_arrays():
+    """MNIST as the bare script reads it: the same split, scaling and probe batch as the task."""
     import keras
     import numpy as np
-    import tensorflow as tf
-
-    from tasks.activations import ACTIVATIONS
 
     with np.load(Path(os.environ["TRAINLAB_DATA"]) / "mnist.npz") as mnist:
         x = mnist["x_train"].reshape(-1, 784).astype("float32") / 255.0
         y = keras.utils.to_categorical(mnist["y_train"], 10)
         x_test = mnist["x_test"].reshape(-1, 784).astype("float32") / 255.0
         y_test = keras.utils.to_categorical(mnist["y_test"], 10)
-    x_train, y_train, x_val, y_val = x[:55000], y[:55000], x[55000:], y[55000:]
+    return (x[:55000], y[:55000]), (x[55000:], y[55000:]), (x_test, y_test)
+
+
+def bare_cell(arrays, depth: int, activation: str, epochs: int = 3) -> dict:
+    """One model of the study without the Trainer: model.fit / evaluate and a GradientTape probe."""
+    import keras
+    import tensorflow as tf
+
+    from tasks.activations import ACTIVATIONS
+
+    (x_train, y_train), validation, (x_test, y_test) = arrays
     probe_x, probe_y = tf.constant(x_train[:128]), tf.constant(y_train[:128])
 
     def max_grads(model):
         with tf.GradientTape() as tape:
-            loss = keras.losses.categorical_crossentropy(probe_y, model(probe_x, training=False))
-        grads = tape.gradient(tf.reduce_mean(loss), model.trainable_variables)
+            loss = tf.reduce_mean(keras.losses.categorical_crossentropy(probe_y, model(probe_x, training=False)))
+        grads = tape.gradient(loss, model.trainable_variables)
         return [float(max(tf.reduce_max(tf.abs(k)), tf.reduce_max(tf.abs(b)))) for k, b in zip(grads[::2], grads[1::2])]
 
-    results = []
-    for depth in depths:
-        for activation in activations:
-            keras.utils.set_random_seed(42)
-            model = keras.Sequential([keras.Input((784,))]
-                                     + [keras.layers.Dense(32, activation=ACTIVATIONS[activation]) for _ in range(depth)]
-                                     + [keras.layers.Dense(10, activation="softmax")])
-            model.compile(optimizer=keras.optimizers.SGD(0.01), loss="categorical_crossentropy", metrics=["accuracy"])
-            untrained = max_grads(model)
-            started = time.perf_counter()
-            model.fit(x_train, y_train, batch_size=32, epochs=epochs, validation_data=(x_val, y_val), verbose=0)
-            seconds = time.perf_counter() - started
-            loss, accuracy = model.evaluate(x_test, y_test, verbose=0)
-            results.append({"depth": depth, "activation": activation, "test_accuracy": accuracy, "seconds": seconds,
-                            "untrained_first_layer": untrained[0], "trained_first_layer": max_grads(model)[0]})
-    return {"models": results}
+    keras.utils.set_random_seed(42)
+    model = keras.Sequential([keras.Input((784,))]
+                             + [keras.layers.Dense(32, activation=ACTIVATIONS[activation]) for _ in range(depth)]
+                             + [keras.layers.Dense(10, activation="softmax")])
+    model.compile(optimizer=keras.optimizers.SGD(0.01), loss="categorical_crossentropy", metrics=["accuracy"])
+    untrained = max_grads(model)
+    model.fit(x_train, y_train, batch_size=32, epochs=epochs, validation_data=validation, verbose=0)
+    _, accuracy = model.evaluate(x_test, y_test, verbose=0)
+    return {"test_accuracy": accuracy, "untrained_first_layer": untrained[0], "trained_first_layer": max_grads(model)[0]}
 
 
-def _timed(command: list[str]) -> tuple[float, str]:
-    started = time.perf_counter()
-    done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True)
-    if done.returncode != 0:
-        raise RuntimeError(f"{' '.join(command)} failed:\n{done.stderr[-3000:]}")
-    return time.perf_counter() - started, done.stdout
+def trainer_cell(logdir: str, depth: int, activation: str) -> dict:
+    """One model through the Trainer as `cli.py fit deep-mlp --depths D --activations A` runs it
+    (its callbacks, child run, export, and the study's table, figures and report for that one model)."""
+    from callbacks import LearningRateMonitor, TerminateOnNaN
+    from tasks.deep_mlp import DeepMLPConfig, DeepMLPTask
+    from trainer import Trainer, TrainerConfig
+
+    task = DeepMLPTask(DeepMLPConfig(depths=(depth,), activations=(activation,)))
+    callbacks = [LearningRateMonitor(), TerminateOnNaN(), *task.extra_callbacks()]
+    config = TrainerConfig(max_epochs=task.default_epochs, logdir=logdir, run_name=f"{depth}-{activation}",
+                           progress="none")
+    metrics = task.run(Trainer(config, callbacks))
+    return {"test_accuracy": metrics[f"test_accuracy/{depth}-{activation}"]}
 
 
-def grid(keep: str | None = None) -> dict:
-    """Both grids as fresh processes, imports included, as a user would run them.
+def grid(depths=(5, 20, 40), activations=("relu", "tanh", "sigmoid", "lecun")) -> dict:
+    """Every model of the default grid both ways, in one process, alternating which goes first.
 
-    ``keep``: a logdir where the Trainer's run stays (as ``deep-mlp/bench``); else a temporary one.
+    The machine is shared, so the two sides run model by model under the same load; the Trainer
+    side also writes its one-model table, figures and report each time (the real grid does that
+    once), so its overhead is counted generously.
     """
-    with tempfile.TemporaryDirectory() as scratch:
-        logdir = keep or scratch
-        trainer_seconds, _ = _timed([sys.executable, "cli.py", "fit", "deep-mlp", "--progress", "none",
-                                     "--logdir", logdir, "--run-name", "bench"])
-        scores = json.loads((Path(logdir) / "deep-mlp/bench/study.json").read_text())
-    bare_seconds, out = _timed([sys.executable, "bench/deep_mlp.py", "bare-grid"])
-    bare = json.loads(out.strip().splitlines()[-1])
-    return {"trainer_seconds": round(trainer_seconds, 1), "bare_keras_seconds": round(bare_seconds, 1),
-            "ratio": round(trainer_seconds / bare_seconds, 3),
-            "test_accuracy": {f"{r['depth']}-{r['activation']}": round(r["test_accuracy"], 4) for r in scores},
-            "bare_test_accuracy": {f"{r['depth']}-{r['activation']}": round(r["test_accuracy"], 4)
-                                   for r in bare["models"]}}
+    import keras
+
+    arrays = load_arrays()
+    seconds = {"trainer": 0.0, "bare_keras": 0.0}
+    accuracy = {"trainer": {}, "bare_keras": {}}
+    with tempfile.TemporaryDirectory() as logdir:
+        for index, (depth, activation) in enumerate((d, a) for d in depths for a in activations):
+            sides = {"trainer": lambda: trainer_cell(logdir, depth, activation),
+                     "bare_keras": lambda: bare_cell(arrays, depth, activation)}
+            for side in (("trainer", "bare_keras") if index % 2 == 0 else ("bare_keras", "trainer")):
+                keras.backend.clear_session()
+                started = time.perf_counter()
+                result = sides[side]()
+                seconds[side] += time.perf_counter() - started
+                accuracy[side][f"{depth}-{activation}"] = round(result["test_accuracy"], 4)
+            print(json.dumps({"model": f"{depth}-{activation}", **{k: round(v, 1) for k, v in seconds.items()}}),
+                  file=sys.stderr, flush=True)
+    return {"trainer_seconds": round(seconds["trainer"], 1), "bare_keras_seconds": round(seconds["bare_keras"], 1),
+            "ratio": round(seconds["trainer"] / seconds["bare_keras"], 3), "test_accuracy": accuracy}
+
+
+def cli_grid(logdir: str) -> dict:
+    """Wall time of the user's command, `python cli.py fit deep-mlp`, imports included; the run stays in logdir."""
+    started = time.perf_counter()
+    done = subprocess.run([sys.executable, "cli.py", "fit", "deep-mlp", "--progress", "none", "--logdir", logdir,
+                           "--run-name", "bench"], cwd=ROOT, capture_output=True, text=True)
+    if done.returncode != 0:
+        raise RuntimeError(f"cli.py fit deep-mlp failed:\n{done.stderr[-3000:]}")
+    return {"seconds": round(time.perf_counter() - started, 1), "run": str(Path(logdir) / "deep-mlp/bench")}
 
 
 def main(argv: list[str]) -> None:
     what = argv[0] if argv else "all"
-    keep = argv[argv.index("--keep") + 1] if "--keep" in argv else None
-    if what == "bare-grid":
-        print(json.dumps(bare_grid()))
-        return
-    report = {"cpu_count": os.cpu_count()}
+    report = {"cpu_count": os.cpu_count(), "load_average_at_start": os.getloadavg()[0]}
     if what in ("grad-cost", "all"):
         report["grad_cost"] = grad_cost()
+        print(json.dumps(report["grad_cost"]), file=sys.stderr, flush=True)
     if what in ("grid", "all"):
-        report["grid"] = grid(keep)
+        report["grid"] = grid()
+    if what == "cli":
+        report["cli_grid"] = cli_grid(argv[argv.index("--logdir") + 1] if "--logdir" in argv else "logs")
     print(json.dumps(report, indent=2))
 
 

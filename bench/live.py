@@ -144,4 +144,9 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    from trainer.errors import UserError
+
+    try:
+        main()
+    except UserError as error:
+        sys.exit(f"error: {error}")

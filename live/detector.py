@@ -102,11 +102,14 @@ class BlazeFaceDetector:
 
         height, width = image.shape[:2]
         side = max(height, width)
-        square = np.zeros((side, side, 3), np.uint8)
-        top, left = (side - height) // 2, (side - width) // 2
-        square[top:top + height, left:left + width] = image
-        small = cv2.resize(square, (self.size, self.size), interpolation=cv2.INTER_AREA)
-        tensor = cv2.cvtColor(small, cv2.COLOR_BGR2RGB).astype(np.float32) * (2 / 255) - 1
+        # Letterbox by resizing first and padding the small copy: a 640x640 padded frame would cost more.
+        small_w, small_h = round(width * self.size / side), round(height * self.size / side)
+        small = cv2.resize(image, (small_w, small_h), interpolation=cv2.INTER_AREA)
+        square = np.zeros((self.size, self.size, 3), np.uint8)
+        pad_top, pad_left = (self.size - small_h) // 2, (self.size - small_w) // 2
+        square[pad_top:pad_top + small_h, pad_left:pad_left + small_w] = small
+        top, left = pad_top * side / self.size, pad_left * side / self.size
+        tensor = cv2.cvtColor(square, cv2.COLOR_BGR2RGB).astype(np.float32) * (2 / 255) - 1
         self._interpreter.set_tensor(self._input, tensor[None])
         self._interpreter.invoke()
         raw = self._interpreter.get_tensor(self._boxes)[0]
