@@ -30,6 +30,7 @@ from live.classifier import EmotionClassifier  # noqa: E402
 from live.detector import BlazeFaceDetector, Box, HaarDetector  # noqa: E402
 from live.evaluation import read_predictions, score_segments  # noqa: E402
 from trainer.datasets import resolve_data_dir  # noqa: E402
+from trainer.errors import UserError  # noqa: E402
 
 
 def end_to_end(video: Path, model: str, repeats: int) -> tuple[list[dict], list[dict]]:
@@ -121,6 +122,8 @@ def main() -> None:
     args = parser.parse_args()
     quiet_opencv()
     data_dir = resolve_data_dir(args.data_dir)
+    if not (data_dir / "faces_video.json").exists():
+        raise UserError(f"faces.mp4 and faces_video.json are not in {data_dir}; set TRAINLAB_DATA or pass --data-dir")
     video, meta = data_dir / "faces.mp4", json.loads((data_dir / "faces_video.json").read_text())
     runs, predictions = end_to_end(video, args.model, args.repeats)
     scores = score_segments(predictions, meta)
@@ -144,8 +147,6 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    from trainer.errors import UserError
-
     try:
         main()
     except UserError as error:
