@@ -143,6 +143,7 @@ def main() -> None:
         "detectors": compare_detectors(decode_all(video), meta),
         "classifier": classifier_speed(args.model),
         "cpu_count": os.cpu_count(),
+        "load_average_1min": round(os.getloadavg()[0], 1),  # other jobs on the machine inflate the latencies
     }, indent=2))
 
 
