@@ -291,6 +291,7 @@ def _without_optimizer(model):
     """A weights-only copy: the shipped file holds no Adam moments, a third of its size."""
     import keras
 
-    copy = keras.models.clone_model(model)
+    # from_config, not clone_model: Keras 3.15 compiles a clone, and .h5 then stores the optimizer.
+    copy = keras.Model.from_config(model.get_config())
     copy.set_weights(model.get_weights())
     return copy

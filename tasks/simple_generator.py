@@ -175,55 +175,88 @@ def attack(classifier: keras.Model, images: np.ndarray, targets: np.ndarray,
 def _attack_one_by_one(classifier, images, targets, config) -> AttackResult:
     parts = [_attack_together(classifier, images[p:p + 1], targets[p:p + 1], config) for p in range(len(images))]
     rounds = max(part.confidence_history.shape[0] for part in parts)
-    history = np.full((rounds, len(images)), np.nan, dtype="float32")
+    history = np.empty((rounds, len(images)), dtype="float32")
     for p, part in enumerate(parts):
-        history[: part.confidence_history.shape[0], p] = part.confidence_history[:, 0]
+        own = part.confidence_history[:, 0]
+        # Held at its last value once the pair stops, as the batched run records it.
+        history[:, p] = np.concatenate([own, np.full(rounds - len(own), own[-1])])
     done_rounds = np.array([part.done_round[0] for part in parts])
     return AttackResult([], np.concatenate([part.images for part in parts]), history, [],
                         rounds_run=rounds - 1, done_round=done_rounds)
 
 
-def _build(classifier, images, config):
-    ones = keras.Input((1,), name="one")
-    generator_layer = PairImages(images, name="simple_generator")
-    generator = keras.Model(ones, generator_layer(ones), name="f")
-    generator.compile(optimizer=keras.optimizers.Adam(config.generator_lr),
-                      loss=keras.losses.MeanSquaredError(reduction="sum"))
-    # Inference mode: no augmentation or dropout, and BatchNorm uses its moving statistics.
-    composite = keras.Model(ones, InferenceOnly(classifier, name="C")(generator.output), name="C_of_f")
-    composite.compile(optimizer=keras.optimizers.Adam(config.composite_lr),
-                      loss=keras.losses.CategoricalCrossentropy(reduction="sum"))
-    return generator_layer, generator, composite
+@dataclass
+class _Batch:
+    """The generators and composite of the pairs still running (``active`` indexes all pairs)."""
+
+    active: np.ndarray
+    layer: PairImages
+    generator: keras.Model
+    composite: keras.Model
+
+    @classmethod
+    def build(cls, classifier, active, start_images, config) -> _Batch:
+        ones = keras.Input((1,), name="one")
+        layer = PairImages(start_images, name="simple_generator")
+        generator = keras.Model(ones, layer(ones), name="f")
+        generator.compile(optimizer=keras.optimizers.Adam(config.generator_lr),
+                          loss=keras.losses.MeanSquaredError(reduction="sum"))
+        # Inference mode: no augmentation or dropout, and BatchNorm uses its moving statistics.
+        composite = keras.Model(ones, InferenceOnly(classifier, name="C")(generator.output), name="C_of_f")
+        composite.compile(optimizer=keras.optimizers.Adam(config.composite_lr),
+                          loss=keras.losses.CategoricalCrossentropy(reduction="sum"))
+        return cls(np.asarray(active), layer, generator, composite)
+
+    def round(self, originals, one_hot, targets) -> np.ndarray:
+        """One alternating round for the active pairs; returns C's confidence in each pair's target."""
+        ones = np.ones((len(self.active), 1), dtype="float32")
+        self.generator.train_on_batch(ones, originals[self.active])
+        self.composite.train_on_batch(ones, one_hot[self.active])
+        return _target_confidence(self.composite, ones, targets[self.active])
+
+    def keep(self, classifier, keep: np.ndarray, config) -> _Batch:
+        """A smaller batch of the rows in ``keep``, with their weights and both optimizers' state.
+
+        Adam's moments are per weight, so slicing their rows is exact; only the step counter is shared.
+        """
+        smaller = _Batch.build(classifier, self.active[keep], self.layer.images()[keep], config)
+        for old, new in ((self.generator, smaller.generator), (self.composite, smaller.composite)):
+            new.optimizer.build(new.trainable_variables)
+            for source, target in zip(old.optimizer.variables, new.optimizer.variables, strict=True):
+                value = source.numpy()
+                target.assign(value if value.shape == tuple(target.shape) else value[keep])
+        return smaller
 
 
 def _attack_together(classifier, images, targets, config) -> AttackResult:
-    pairs = len(images)
-    generator_layer, generator, composite = _build(classifier, images, config)
-    ones = np.ones((pairs, 1), dtype="float32")
+    """All pairs at once; a pair stops at its first success, and the batch shrinks as pairs stop."""
+    count = len(images)
     one_hot = np.eye(int(classifier.output.shape[-1]), dtype="float32")[targets]
-    confidence = _target_confidence(composite, ones, targets)
-    history, snapshots = [confidence], [(0, images.copy())]
-    best = images.copy()
+    batch = _Batch.build(classifier, np.arange(count), images, config)
+    confidence = _target_confidence(batch.composite, np.ones((count, 1), "float32"), targets)
+    current, history, snapshots = images.copy(), [confidence.copy()], [(0, images.copy())]
     done_round = np.where(confidence >= config.confidence, 0, -1)
     round_index = 0
     while round_index < config.max_rounds and (done_round < 0).any():
         round_index += 1
-        generator.train_on_batch(ones, images)
-        composite.train_on_batch(ones, one_hot)
-        confidence = _target_confidence(composite, ones, targets)
-        history.append(confidence)
-        newly = (done_round < 0) & (confidence >= config.confidence)
-        if newly.any() or round_index % config.snapshot_every == 0:
-            current = generator_layer.images()
-            best[newly] = current[newly]
+        batch_confidence = batch.round(images, one_hot, targets)
+        running = done_round[batch.active] < 0
+        rows = batch.active[running]
+        confidence[rows] = batch_confidence[running]
+        history.append(confidence.copy())
+        newly = rows[batch_confidence[running] >= config.confidence]
+        snapshot = round_index % config.snapshot_every == 0
+        if newly.size or snapshot or round_index == config.max_rounds:
+            current[rows] = batch.layer.images()[running]
             done_round[newly] = round_index
-            if round_index % config.snapshot_every == 0:
-                snapshots.append((round_index, np.where((done_round >= 0)[:, None, None, None], best, current)))
-    open_pairs = done_round < 0
-    if open_pairs.any():
-        best[open_pairs] = generator_layer.images()[open_pairs]
-    snapshots.append((round_index, best.copy()))
-    return AttackResult([], best, np.stack(history), snapshots, rounds_run=round_index, done_round=done_round)
+        if snapshot:
+            snapshots.append((round_index, current.copy()))
+        still = done_round[batch.active] < 0
+        # Rebuilding costs a retrace (about a second), so the batch shrinks only by 4x or more.
+        if 0 < still.sum() <= len(batch.active) // 4:
+            batch = batch.keep(classifier, still, config)
+    snapshots.append((round_index, current.copy()))
+    return AttackResult([], current, np.stack(history), snapshots, rounds_run=round_index, done_round=done_round)
 
 
 def _target_confidence(composite, ones, targets) -> np.ndarray:
