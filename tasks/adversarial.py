@@ -42,7 +42,7 @@ class AdversarialConfig:
 
 
 # Epochs when no --max-epochs is given: what reaches the accuracy goal on 2 CPU cores.
-DEFAULT_EPOCHS = {"mnist": 10, "cifar10": 60}
+DEFAULT_EPOCHS = {"mnist": 10, "cifar10": 30}
 # Held out of the training split for validation (CIFAR-10 has only 10k training images here).
 VALIDATION_SIZE = {"mnist": 5000, "cifar10": 1000}
 # Default MNIST samples are drawn among test images the model classifies at least this surely.
