@@ -141,27 +141,29 @@ class DeepMLPTask(Task):
     def run(self, trainer) -> dict:
         from tasks.deep_mlp_study import Study, announce
 
-        run_dir = trainer.resolve_run_dir(self)
-        study = Study(self, run_dir)
+        study = Study(self, trainer.resolve_run_dir(self))
         for index, (depth, activation) in enumerate(self.grid(), start=1):
             announce(f"[{self.name}] model {index}/{len(self.grid())}: {depth} hidden layers, {activation}")
-            member = self.member(depth, activation)
-            child = trainer.spawn(self, member.label)
-            child.fit(member)
-            if child.is_chief:
-                child.test(member)
-                member.export(child)
-                study.add(member.result(child))
-        if trainer.is_chief:
-            study.write()
+            result = self.train_member(trainer, depth, activation)
+            if result is not None:  # None on a worker that is not the chief
+                study.add(result)
+        study.write()
         return study.metrics()
+
+    def train_member(self, trainer, depth: int, activation: str) -> dict | None:
+        """Fits, tests and exports one model of the grid in ``<run>/<depth>-<activation>``; returns its results."""
+        member = self.member(depth, activation)
+        child = trainer.spawn(self, member.label)
+        child.fit(member)
+        if not child.is_chief:
+            return None
+        child.test(member)
+        member.export(child)
+        return member.result(child)
 
     # The study trains no model of its own: each grid cell is an MLPTask.
     def build_model(self):
         raise UserError("deep-mlp trains one model per grid cell; run it with `python cli.py fit deep-mlp`")
-
-    def train_data(self):
-        return self.splits.train
 
 
 class MLPTask(Task):
