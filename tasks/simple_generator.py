@@ -30,7 +30,7 @@ import numpy as np
 class AttackConfig:
     # The study's stopping rule: C(f) must say the target with at least this probability.
     confidence: float = 0.9
-    max_rounds: int = 1000
+    max_rounds: int = 2000
     # Weak pull toward x_i against a strong push to j: equal rates stall near 0.8 confidence.
     generator_lr: float = 1e-3
     composite_lr: float = 1e-2
