@@ -64,7 +64,8 @@ def main() -> None:
     args = parser.parse_args()
     datasets = ["mnist", "cifar10"] if args.dataset == "both" else [args.dataset]
     modes = ["batched", "single"] if args.mode == "both" else [args.mode]
-    report = {"cpu_count": os.cpu_count(), "runs": [bench(d, modes, args.seed) for d in datasets]}
+    report = {"cpu_count": os.cpu_count(), "load_before": os.getloadavg()[0],
+              "runs": [bench(d, modes, args.seed) for d in datasets], "load_after": os.getloadavg()[0]}
     mnist = next((r for r in report["runs"] if r["dataset"] == "mnist" and "batched" in r), None)
     if mnist:
         report["goal_50_mnist_pairs_60s"] = mnist["batched"]["seconds"] <= 60
