@@ -9,7 +9,7 @@ import tempfile
 from pathlib import Path
 
 from trainer.errors import UserError
-from trainer.files import write_atomic
+from trainer.files import publish, write_atomic
 
 
 def save_model_atomic(model, path: str | Path) -> Path:
@@ -25,7 +25,7 @@ def save_model_atomic(model, path: str | Path) -> Path:
     os.close(fd)
     try:
         model.save(tmp)
-        os.replace(tmp, path)
+        publish(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise

@@ -7,6 +7,14 @@ import tempfile
 from pathlib import Path
 
 
+def publish(tmp: str | Path, path: str | Path) -> None:
+    """Renames a finished temporary file onto ``path`` with the usual permissions (mkstemp makes 0600)."""
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(tmp, 0o666 & ~umask)
+    os.replace(tmp, path)
+
+
 def write_atomic(path: str | Path, text: str) -> None:
     """Writes ``text`` to ``path`` through a temporary file in the same folder and a rename."""
     path = Path(path)
@@ -15,7 +23,7 @@ def write_atomic(path: str | Path, text: str) -> None:
     try:
         with os.fdopen(fd, "w") as handle:
             handle.write(text)
-        os.replace(tmp, path)
+        publish(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise

@@ -174,3 +174,20 @@ def test_resume_without_a_name_continues_the_newest_run_even_for_studies(trainer
     os.utime(task_dir / "old" / "a" / "checkpoints" / "checkpoint", (newest, newest))
     assert new_run_dir(task_dir, None, resume=True) == task_dir / "old"
     assert new_run_dir(task_dir, None, resume=False).parent == task_dir
+
+
+def test_atomic_write_keeps_the_old_file_when_writing_fails(tmp_path):
+    from trainer.files import write_atomic
+
+    target = tmp_path / "metrics.json"
+    write_atomic(target, "old")
+
+    class Unprintable:
+        def __str__(self):
+            raise RuntimeError("disk full")
+
+    with pytest.raises(TypeError):
+        write_atomic(target, Unprintable())
+    assert target.read_text() == "old"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["metrics.json"]
+    assert target.stat().st_mode & 0o044  # readable by others, not mkstemp's 0600
