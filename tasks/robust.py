@@ -144,9 +144,13 @@ def build_mnist_model() -> keras.Model:
 
 
 def build_cifar10_model() -> keras.Model:
-    """Three conv-pool blocks and no batch norm (attack passes would disturb its statistics): 0.62M parameters."""
+    """Three conv-pool blocks (48/96/192 filters) and no batch norm: 0.99M parameters.
+
+    Batch norm's moving statistics lagged the fast-changing weights of adversarial training, so the
+    inference-mode model (the one attacks and users see) trailed the training-mode one by 25 points.
+    """
     layers = [keras.Input((32, 32, 3))]
-    for width in (32, 64, 128):
+    for width in (48, 96, 192):
         layers += [keras.layers.Conv2D(width, 3, padding="same", activation="relu"), keras.layers.MaxPooling2D()]
     layers += [keras.layers.Flatten(), keras.layers.Dense(256, activation="relu"),
                keras.layers.Dense(10, activation="softmax")]
