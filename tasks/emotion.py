@@ -198,7 +198,12 @@ class EmotionTask(Task):
     # --- hooks: schedule, selection on PublicTest, PrivateTest evaluation ----------------------
     def on_fit_start(self, trainer, task) -> None:
         best = trainer.run_dir / "best.json"
-        self._best = json.loads(best.read_text()) if best.exists() else None
+        # Only a run resumed from a checkpoint continues its record; a fresh run in the same folder starts over.
+        resumed = trainer.current_epoch > 0 and best.exists()
+        self._best = json.loads(best.read_text()) if resumed else None
+        if not resumed:
+            best.unlink(missing_ok=True)
+            (trainer.run_dir / "best.weights.h5").unlink(missing_ok=True)
 
     def on_train_epoch_start(self, trainer, task) -> None:
         base = float(self.hyperparameters.get("learning_rate")) if self.hyperparameters else 1e-3

@@ -98,12 +98,25 @@ def test_config_rejects_bad_options():
 
 
 # --- the whole job ---------------------------------------------------------------------------
-@pytest.fixture
-def trained(tmp_path, trainer_config):
-    task = make_task(tmp_path)
+@pytest.fixture(scope="module")
+def trained_once(tmp_path_factory):
+    """One synthetic run shared by the tests that only read what it exported."""
+    from trainer import TrainerConfig
+
+    root = tmp_path_factory.mktemp("emotion")
+    keras.utils.set_random_seed(0)
+    task = make_task(root)
     task.hyperparameters = small_hyperparameters()
-    trainer = Trainer(trainer_config(max_epochs=2, run_name="run"))
+    trainer = Trainer(TrainerConfig(max_epochs=2, run_name="run", logdir=str(root / "logs"), progress="none"))
     task.run(trainer)
+    return task, trainer, root
+
+
+@pytest.fixture
+def trained(trained_once, tmp_path):
+    """The shared run's task and trainer, its models/ folder copied to this test's tmp_path."""
+    task, trainer, root = trained_once
+    shutil.copytree(root / "models", tmp_path / "models")
     return task, trainer
 
 
@@ -152,6 +165,25 @@ def test_a_worse_model_does_not_replace_the_shipped_one(trained, tmp_path, train
     task.run(trainer)
     assert json.loads(card_path.read_text())["metrics"]["public_test_accuracy"] == 1.0
     assert (trainer.run_dir / "emotion.h5").exists() and (trainer.run_dir / "emotion.json").exists()
+
+
+def test_resume_keeps_the_public_test_record_and_a_fresh_run_drops_it(tmp_path, trainer_config):
+    def fit(max_epochs, resume):
+        keras.backend.clear_session()
+        task = make_task(tmp_path)
+        task.hyperparameters = small_hyperparameters()
+        trainer = Trainer(trainer_config(max_epochs=max_epochs, run_name="r", resume=resume))
+        trainer.fit(task)
+        return task, trainer
+
+    first, trainer = fit(1, resume=False)
+    record = json.loads((trainer.run_dir / "best.json").read_text())
+    resumed, trainer = fit(3, resume=True)
+    assert trainer.current_epoch == 3
+    assert resumed._best["val_accuracy"] >= record["val_accuracy"]
+    fresh, trainer = fit(1, resume=False)
+    assert fresh._best["epoch"] == 0
+    assert json.loads((trainer.run_dir / "best.json").read_text())["epoch"] == 0
 
 
 def test_missing_card_is_a_user_error(tmp_path):
