@@ -66,6 +66,8 @@ def main() -> None:
         "accuracy_goal": ACCURACY_GOAL,
         "accuracy_goal_met": keras_report["accuracy"] >= ACCURACY_GOAL,
         "latency_threads": args.threads,
+        # Other processes on the machine inflate the latencies; this says how busy it was.
+        "load_average_1min": round(os.getloadavg()[0], 2),
         "tflite_median_ms": round(median_latency_ms(tflite, face), 3),
         "preprocess_plus_tflite_median_ms": round(median_latency_ms(
             lambda f: tflite(preprocess_faces(f, spec)), raw_face), 3),

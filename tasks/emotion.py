@@ -20,8 +20,15 @@ import tensorflow as tf
 
 from tasks.emotion_eval import class_report, confusion_figure, export_tflite, report_markdown
 from tasks.emotion_model import EmotionHyperModel, MacroF1, class_weights, compile_emotion_model, make_augmentation
-from tasks.emotion_tuning import (TunerConfig, distributed_role, make_tuner, run_search, top_trials,
-                                  trials_markdown, trials_table)
+from tasks.emotion_tuning import (
+    TunerConfig,
+    distributed_role,
+    make_tuner,
+    run_search,
+    top_trials,
+    trials_markdown,
+    trials_table,
+)
 from tasks.face_preprocessing import FacePreprocessing, preprocess_faces
 from trainer import Task
 from trainer.checkpoint import write_atomic
@@ -143,9 +150,8 @@ class EmotionTask(Task):
     # --- the whole job ------------------------------------------------------------------------
     def run(self, trainer) -> dict:
         """Searches (with --tune), retrains the best network, tests on PrivateTest, exports."""
-        if self.config.tune:
-            if not self.search(trainer):
-                return {}
+        if self.config.tune and not self.search(trainer):
+            return {}  # a distributed worker: its trials are done
         trainer.fit(self)
         if not trainer.is_chief:
             return dict(trainer.metrics)

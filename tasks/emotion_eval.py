@@ -23,7 +23,7 @@ def class_report(confusion: np.ndarray, classes) -> dict:
     f1 = np.divide(2 * precision * recall, denominator, out=np.zeros_like(denominator), where=denominator > 0)
     per_class = {
         name: {"precision": float(p), "recall": float(r), "f1": float(f), "support": int(n)}
-        for name, p, r, f, n in zip(classes, precision, recall, f1, actual)
+        for name, p, r, f, n in zip(classes, precision, recall, f1, actual, strict=True)
     }
     total = confusion.sum()
     return {

@@ -29,7 +29,7 @@ def write_fer_npz(directory, per_split=(64, 21, 21), seed=0):
     """A FER2013-shaped npz whose label is readable from the image (a bright square per class)."""
     rng = np.random.default_rng(seed)
     xs, ys, usages = [], [], []
-    for usage, count in zip(("Training", "PublicTest", "PrivateTest"), per_split):
+    for usage, count in zip(("Training", "PublicTest", "PrivateTest"), per_split, strict=True):
         y = np.arange(count) % 7
         x = rng.integers(0, 60, size=(count, 48, 48)).astype(np.uint8)
         for i, label in enumerate(y):
@@ -128,7 +128,8 @@ def test_run_selects_on_public_test_and_exports_card_h5_and_tflite(trained, tmp_
     assert card["preprocessing"] == {"size": 48, "grayscale": True, "scale": 1 / 255}
     assert card["tflite"] == "emotion.tflite" and card["seed"] == trainer.config.seed
     assert card["metrics"]["private_test_accuracy"] == pytest.approx(trainer.metrics["test_accuracy"])
-    assert card["metrics"]["public_test_accuracy"] == json.loads((trainer.run_dir / "best.json").read_text())["val_accuracy"]
+    best = json.loads((trainer.run_dir / "best.json").read_text())
+    assert card["metrics"]["public_test_accuracy"] == best["val_accuracy"]
     assert list(card["data"]) == ["fer2013.npz"] and len(card["data"]["fer2013.npz"]) == 64
     assert (trainer.run_dir / "emotion.keras").exists() and (trainer.run_dir / "confusion_matrix.png").exists()
     assert "confusion_matrix" in read_tags(trainer.run_dir / "test").get("images", set())
@@ -257,7 +258,7 @@ def test_loader_reads_the_kaggle_csv_sample(data_dir, tmp_path):
     task = EmotionTask()
     task.data_dir = str(tmp_path)
     x, y = task.split("train")
-    assert x.shape == (98, 48, 48, 1) and x.dtype == np.float32 and 0.0 <= x.min() and x.max() <= 1.0
+    assert x.shape == (98, 48, 48, 1) and x.dtype == np.float32 and x.min() >= 0.0 and x.max() <= 1.0
     assert np.bincount(y).tolist() == [14] * 7
     assert task.split("test")[0].shape[0] == 98
     assert list(task.data_checksums()) == ["fer2013.csv"]
