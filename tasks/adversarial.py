@@ -17,6 +17,7 @@ import numpy as np
 
 from tasks.classifiers import SPECS, build_classifier, compile_classifier, load_images, spec_for
 from trainer import Task
+from trainer.files import write_atomic
 from trainer.errors import UserError
 from trainer.export import load_model_file, save_model_atomic, write_model_card
 from trainer.report import write_run_results
@@ -214,32 +215,35 @@ class AdversarialTask(Task):
         import matplotlib
 
         matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+
         from tasks.simple_generator import grid_figure, tile_grid
 
         result, logger = self.attack_result, trainer.logger
-        names = self.spec.classes
-        history = result.confidence_history
-        for round_index in range(history.shape[0]):
-            scalars = {"mean_target_confidence": float(history[round_index].mean()),
-                       "min_target_confidence": float(history[round_index].min()),
-                       "success_rate": float((history[: round_index + 1] >= self.config.confidence).any(0).mean())}
-            for p, pair in enumerate(result.pairs):
-                if round_index <= pair.rounds:
-                    scalars[f"confidence/sample{pair.sample_index}_to_{names[pair.target]}"] = float(history[round_index, p])
-            logger.log_scalars(scalars, round_index, "attack", "attack_")
+        self._log_confidence(logger)
         originals = self.splits["test"][0][self.attack_samples]
         for round_index, images in result.snapshots:
-            logger.log_images("attack_grid_evolution", tile_grid(originals, images, len(names))[None],
-                              round_index, "attack")
-        figure = grid_figure(self.model, originals, self.attack_samples, result, names)
+            grid = tile_grid(originals, images, len(self.spec.classes))
+            logger.log_images("attack_grid_evolution", grid[None], round_index, "attack")
+        figure = grid_figure(self.model, originals, self.attack_samples, result, self.spec.classes)
         figure.savefig(trainer.run_dir / "attack_grid.png", dpi=90, bbox_inches="tight")
         logger.log_figure("attack_grid", figure, result.rounds_run, "attack")
+        plt.close(figure)
         logger.log_text("attack_table", self._pair_table(), 0, "attack")
         logger.flush()
-        (trainer.run_dir / "attack_pairs.csv").write_text(self._pair_csv())
-        import matplotlib.pyplot as plt
+        write_atomic(trainer.run_dir / "attack_pairs.csv", self._pair_csv())
 
-        plt.close(figure)
+    def _log_confidence(self, logger) -> None:
+        """Per round: the mean and lowest target confidence, the success rate, and each pair's curve."""
+        pairs, history = self.attack_result.pairs, self.attack_result.confidence_history
+        tags = [f"confidence/sample{p.sample_index}_to_{self.spec.classes[p.target]}" for p in pairs]
+        reached = np.maximum.accumulate(history >= self.config.confidence, axis=0)
+        for step, row in enumerate(history):
+            scalars = {"mean_target_confidence": float(row.mean()), "min_target_confidence": float(row.min()),
+                       "success_rate": float(reached[step].mean())}
+            # A pair's curve ends at its success, where it left the batch.
+            scalars.update({tag: float(row[p]) for p, tag in enumerate(tags) if step <= pairs[p].rounds})
+            logger.log_scalars(scalars, step, "attack", "attack_")
 
     def _pair_rows(self) -> list[dict]:
         names = self.spec.classes

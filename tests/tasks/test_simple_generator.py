@@ -20,7 +20,8 @@ def tiny_classifier() -> keras.Model:
     x = keras.layers.Flatten()(x)
     x = keras.layers.Dropout(0.5)(x)
     # Wide output weights: every class is reachable within the [0, 1] pixel box.
-    outputs = keras.layers.Dense(10, activation="softmax", kernel_initializer=keras.initializers.RandomNormal(0, 0.5))(x)
+    wide = keras.initializers.RandomNormal(0, 0.5)
+    outputs = keras.layers.Dense(10, activation="softmax", kernel_initializer=wide)(x)
     model = keras.Model(inputs, outputs)
     model.compile(optimizer="adam", loss="sparse_categorical_crossentropy")
     # A few steps so BatchNorm's moving statistics and Adam's slots are not at their initial values.
