@@ -17,9 +17,9 @@ import numpy as np
 
 from tasks.classifiers import SPECS, build_classifier, compile_classifier, load_images, spec_for
 from trainer import Task
-from trainer.files import write_atomic
 from trainer.errors import UserError
 from trainer.export import load_model_file, save_model_atomic, write_model_card
+from trainer.files import write_atomic
 from trainer.report import write_run_results
 
 
