@@ -32,6 +32,15 @@ def save_model_atomic(model, path: str | Path) -> Path:
     return path
 
 
+def without_optimizer(model):
+    """An uncompiled copy with the same weights: its saved file holds no optimizer state (Adam's
+    moments triple a file's size). ``from_config`` rather than ``clone_model``, which in Keras 3.15
+    compiles the clone, so the ``.h5`` would store the optimizer anyway."""
+    copy = type(model).from_config(model.get_config())
+    copy.set_weights(model.get_weights())
+    return copy
+
+
 def write_model_card(model_path: str | Path, card: dict) -> Path:
     """Writes ``<model>.json``: metrics, data checksums, seed, the command that made it, and more."""
     path = Path(model_path).with_suffix(".json")
