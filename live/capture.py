@@ -52,7 +52,9 @@ class Source:
         capture = _quietly(lambda: cv2.VideoCapture(int(self.text) if self.kind == "camera" else self.text))
         if not capture.isOpened():
             capture.release()
-            hint = {"camera": "try --camera 0 or a video path", "stream": "check the URL and that the stream is up",
+            other_camera = "--camera 1" if self.text.strip() == "0" else "--camera 0"
+            hint = {"camera": f"try {other_camera}, a video path or a stream URL",
+                    "stream": "check the URL and that the stream is up",
                     "file": "it is not a video OpenCV can decode; convert it to mp4"}[self.kind]
             raise UserError(f"{self.describe()} could not be opened; {hint}")
         return capture
