@@ -12,6 +12,7 @@ holding mnist.npz.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import statistics
@@ -164,7 +165,8 @@ def grid(depths=(5, 20, 40), activations=("relu", "tanh", "sigmoid", "lecun")) -
                 accuracy[side][f"{depth}-{activation}"] = round(result["test_accuracy"], 4)
             print(json.dumps({"model": f"{depth}-{activation}", **seconds}), file=sys.stderr, flush=True)
         started = clocks()
-        study.write()
+        with contextlib.redirect_stdout(sys.stderr):  # the study's table would spoil the JSON on stdout
+            study.write()
         for column, (now, then) in enumerate(zip(clocks(), started, strict=True)):
             seconds["trainer"][column] += now - then
     summary = {}

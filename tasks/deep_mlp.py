@@ -105,7 +105,7 @@ class DeepMLPTask(Task):
     name = "deep-mlp"
     description = "MNIST MLPs of 5/20/40 layers x relu/tanh/sigmoid/lecun: the vanishing-gradient study"
     Config = DeepMLPConfig
-    # The study's analysis point: by epoch 3 the deep sigmoid nets are still at chance.
+    # The study's analysis point; --max-epochs trains longer.
     default_epochs = 3
 
     def __init__(self, config: DeepMLPConfig | None = None, splits: MNISTSplits | None = None) -> None:

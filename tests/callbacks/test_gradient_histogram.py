@@ -86,3 +86,18 @@ def test_spawned_copies_start_clean_and_bad_interval_is_refused(trainer_config):
     assert clone._log is None and clone.logged_steps == [0, 1, 2]
     with pytest.raises(ValueError, match="every_n_steps must be at least 1, got 0"):
         GradientHistogram(toy_probe(task), every_n_steps=0)
+
+
+def test_layer_histograms_match_tensorboards_own_buckets():
+    from tensorboard.plugins.histogram.summary_v2 import _buckets
+
+    from trainer.gradients import layer_histograms
+
+    rng = np.random.default_rng(2)
+    values = [tf.constant(rng.normal(size=size).astype("float32")) for size in (7, 50, 333)] + [tf.zeros(5)]
+    histograms = layer_histograms(values).numpy()
+    for index, layer in enumerate(values[:3]):
+        reference = _buckets(layer, tf.constant(30)).numpy()
+        np.testing.assert_allclose(histograms[index][:, :2], reference[:, :2], rtol=1e-12)
+        np.testing.assert_array_equal(histograms[index][:, 2], reference[:, 2])
+    assert histograms[3][0].tolist() == [0.0, 1.0, 5.0] and histograms[3][:, 2].sum() == 5
