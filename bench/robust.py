@@ -95,7 +95,7 @@ def pick_samples(models, x, y, count: int, seed: int) -> list[int]:
     return picked
 
 
-def generator_attack(model, x, y, samples: list[int], args):
+def generator_attack(model, x, y, samples: list[int], args, epsilon: float):
     """The adversarial task's attack on every (sample, other class) pair; the summary counts only real targets."""
     import numpy as np
 
@@ -112,6 +112,8 @@ def generator_attack(model, x, y, samples: list[int], args):
     summary = {"pairs": len(real), "successes": len(wins), "success_rate": len(wins) / max(len(real), 1),
                "median_rounds": median([p.rounds for p in wins]), "median_l2": median([p.l2 for p in wins]),
                "median_linf": median([p.linf for p in wins]), "mean_l2": float(np.mean([p.l2 for p in wins])) if wins else None,
+               # Successes that stay inside the L-infinity budget the robust model was trained for.
+               "successes_within_epsilon": sum(p.linf <= epsilon + 1e-6 for p in wins),
                "seconds": round(result.seconds, 1)}
     return summary, result
 
@@ -151,6 +153,7 @@ def bench_dataset(dataset: str, args) -> dict:
     tf.get_logger().setLevel("ERROR")
 
     from tasks.classifiers import load_images
+    from tasks.robust import RECIPES
     from trainer.export import read_model_card
 
     keras.utils.set_random_seed(args.seed)
@@ -170,7 +173,8 @@ def bench_dataset(dataset: str, args) -> dict:
     report["generator_samples"] = samples
     results = {}
     for label, model in models.items():
-        report[label]["generator"], results[label] = generator_attack(model, x, y, samples, args)
+        epsilon = RECIPES[dataset].epsilon
+        report[label]["generator"], results[label] = generator_attack(model, x, y, samples, args, epsilon)
     figure = Path(args.figures) / f"robustness_{dataset}_grid.png"
     grid(dataset, models["standard"], models["robust"], x, samples, results, figure)
     report["grid_figure"] = str(figure)
