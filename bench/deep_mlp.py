@@ -13,6 +13,7 @@ holding mnist.npz.
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import os
 import statistics
@@ -114,7 +115,8 @@ def bare_cell(arrays, depth: int, activation: str, epochs: int = 3) -> dict:
         with tf.GradientTape() as tape:
             loss = tf.reduce_mean(keras.losses.categorical_crossentropy(probe_y, model(probe_x, training=False)))
         grads = tape.gradient(loss, model.trainable_variables)
-        return [float(max(tf.reduce_max(tf.abs(k)), tf.reduce_max(tf.abs(b)))) for k, b in zip(grads[::2], grads[1::2])]
+        pairs = zip(grads[::2], grads[1::2], strict=True)  # (kernel, bias) per layer
+        return [float(max(tf.reduce_max(tf.abs(k)), tf.reduce_max(tf.abs(b)))) for k, b in pairs]
 
     keras.utils.set_random_seed(42)
     model = keras.Sequential([keras.Input((784,))]
@@ -124,7 +126,8 @@ def bare_cell(arrays, depth: int, activation: str, epochs: int = 3) -> dict:
     untrained = max_grads(model)
     model.fit(x_train, y_train, batch_size=32, epochs=epochs, validation_data=validation, verbose=0)
     _, accuracy = model.evaluate(x_test, y_test, verbose=0)
-    return {"test_accuracy": accuracy, "untrained_first_layer": untrained[0], "trained_first_layer": max_grads(model)[0]}
+    return {"test_accuracy": accuracy, "untrained_first_layer": untrained[0],
+            "trained_first_layer": max_grads(model)[0]}
 
 
 def grid(depths=(5, 20, 40), activations=("relu", "tanh", "sigmoid", "lecun")) -> dict:
@@ -137,13 +140,13 @@ def grid(depths=(5, 20, 40), activations=("relu", "tanh", "sigmoid", "lecun")) -
     import keras
 
     from callbacks import LearningRateMonitor, TerminateOnNaN
-    from tasks.deep_mlp_study import Study
     from tasks.deep_mlp import DeepMLPConfig, DeepMLPTask
+    from tasks.deep_mlp_study import Study
     from trainer import Trainer, TrainerConfig
 
     arrays = load_arrays()
     task = DeepMLPTask(DeepMLPConfig(depths=depths, activations=activations))
-    task.splits  # both sides read their data before the clocks start
+    _ = task.splits  # both sides read their data before the clocks start
     seconds = {"trainer": [0.0, 0.0], "bare_keras": [0.0, 0.0]}  # wall, cpu
     accuracy = {"trainer": {}, "bare_keras": {}}
     with tempfile.TemporaryDirectory() as logdir:
@@ -151,11 +154,11 @@ def grid(depths=(5, 20, 40), activations=("relu", "tanh", "sigmoid", "lecun")) -
         trainer = Trainer(config, [LearningRateMonitor(), TerminateOnNaN(), *task.extra_callbacks()])
         study = Study(task, trainer.resolve_run_dir(task))
         for index, (depth, activation) in enumerate(task.grid()):
-            def through_trainer():
+            def through_trainer(depth=depth, activation=activation):
                 study.add(task.train_member(trainer, depth, activation))
                 return study.results[-1]
 
-            sides = {"trainer": through_trainer, "bare_keras": lambda: bare_cell(arrays, depth, activation)}
+            sides = {"trainer": through_trainer, "bare_keras": functools.partial(bare_cell, arrays, depth, activation)}
             for side in (("trainer", "bare_keras") if index % 2 == 0 else ("bare_keras", "trainer")):
                 keras.backend.clear_session()
                 started = clocks()

@@ -47,7 +47,8 @@ class DeepMLPConfig:
         object.__setattr__(self, "depths", tuple(self.depths))
         object.__setattr__(self, "activations", tuple(self.activations))
         if not self.depths or any(d < 1 for d in self.depths):
-            raise UserError(f"--depths {_join(self.depths)!r} must list hidden-layer counts of at least 1, e.g. 5,20,40")
+            raise UserError(f"--depths {_join(self.depths)!r} must list hidden-layer counts of at least 1, "
+                            "e.g. 5,20,40")
         unknown = [a for a in self.activations if a not in ACTIVATIONS]
         if unknown or not self.activations:
             raise UserError(f"--activations {_join(self.activations)!r}: unknown {_join(unknown) or 'empty list'}; "
@@ -247,6 +248,7 @@ class MLPTask(Task):
     def result(self, trainer) -> dict:
         return {"depth": self.depth, "activation": self.activation,
                 "test_loss": trainer.metrics["test_loss"], "test_accuracy": trainer.metrics["test_accuracy"],
-                "epochs": trainer.current_epoch, "steps": trainer.global_step, "seconds": trainer.fit_seconds, "history": self.history,
+                "epochs": trainer.current_epoch, "steps": trainer.global_step, "seconds": trainer.fit_seconds,
+                "history": self.history,
                 "untrained_gradients": list(self.untrained_gradients.values()),
                 "trained_gradients": list(self.trained_gradients.values())}

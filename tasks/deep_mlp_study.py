@@ -90,7 +90,8 @@ class Study:
             logger.close()
 
     def figures(self) -> dict:
-        return {"max_gradient_trained": gradient_figure(self.results, "trained_gradients", FIGURES["max_gradient_trained"]),
+        return {"max_gradient_trained": gradient_figure(self.results, "trained_gradients",
+                                                        FIGURES["max_gradient_trained"]),
                 "max_gradient_untrained": gradient_figure(self.results, "untrained_gradients",
                                                           FIGURES["max_gradient_untrained"]),
                 "learning_curves": learning_curves_figure(self.results)}
@@ -190,8 +191,10 @@ def learning_curves_figure(results: list[dict]):
             epochs = [h["epoch"] for h in history]
             for row, metric in enumerate(("loss", "accuracy")):
                 ax = axes[row][column]
-                ax.plot(epochs, [h[f"train_{metric}"] for h in history], "--", color=color, label=f"{activation} train")
-                ax.plot(epochs, [h[f"val_{metric}"] for h in history], "-o", color=color, label=f"{activation} validation")
+                ax.plot(epochs, [h[f"train_{metric}"] for h in history], "--", color=color,
+                        label=f"{activation} train")
+                ax.plot(epochs, [h[f"val_{metric}"] for h in history], "-o", color=color,
+                        label=f"{activation} validation")
         axes[0][column].set_title(f"{depth} hidden layers")
         axes[1][column].set_xlabel("epoch")
         for row in (0, 1):

@@ -71,7 +71,8 @@ def test_grid_writes_table_figures_report_and_per_model_runs(trainer_config, tmp
 
     with open(run / "scores.csv") as handle:
         rows = list(csv.DictReader(handle))
-    assert [(r["depth"], r["activation"]) for r in rows] == [("2", "tanh"), ("2", "lecun"), ("3", "tanh"), ("3", "lecun")]
+    assert [(r["depth"], r["activation"]) for r in rows] == [("2", "tanh"), ("2", "lecun"), ("3", "tanh"),
+                                                             ("3", "lecun")]
     for row in rows:
         child = json.loads((run / f"{row['depth']}-{row['activation']}/metrics.json").read_text())
         assert float(row["test_accuracy"]) == pytest.approx(child["metrics"]["test_accuracy"], abs=1e-6)
