@@ -3,6 +3,7 @@
     python bench/deep_mlp.py grad-cost   # epoch time, depth 40, with GradientHistogram vs without
     python bench/deep_mlp.py grid        # the default grid through the Trainer vs the same in bare Keras
     python bench/deep_mlp.py             # both
+    python bench/deep_mlp.py loop        # the Trainer's loop alone vs model.fit, one model, one epoch
     python bench/deep_mlp.py cli --logdir logs   # wall time of `python cli.py fit deep-mlp` (run kept)
 
 Goals: gradient logging at the default interval <= 1.05x the epoch time without it; the full
@@ -15,7 +16,9 @@ from __future__ import annotations
 import contextlib
 import functools
 import json
+import math
 import os
+import resource
 import statistics
 import subprocess
 import sys
@@ -180,14 +183,47 @@ def grid(depths=(5, 20, 40), activations=("relu", "tanh", "sigmoid", "lecun")) -
     return {**summary, "test_accuracy": accuracy}
 
 
+def loop(depth: int = 20, activation: str = "tanh", rounds: int = 3) -> dict:
+    """The Trainer's loop alone against ``model.fit``: one epoch of one model, no callbacks, no test,
+    no export; CPU seconds of the fastest of ``rounds`` interleaved runs (tracing included)."""
+    import keras
+
+    from tasks.deep_mlp import DeepMLPTask
+    from trainer import Trainer, TrainerConfig
+
+    study = DeepMLPTask()
+    x, y = study.splits.train
+    best = {"trainer": math.inf, "bare_keras": math.inf}
+    with tempfile.TemporaryDirectory() as logdir:
+        for round_index in range(rounds):
+            keras.backend.clear_session()
+            config = TrainerConfig(max_epochs=1, logdir=logdir, run_name=str(round_index), progress="none",
+                                   checkpoint=False)
+            started = time.process_time()
+            Trainer(config).fit(study.member(depth, activation))
+            best["trainer"] = min(best["trainer"], time.process_time() - started)
+            keras.backend.clear_session()
+            keras.utils.set_random_seed(42)
+            model = study.member(depth, activation).build_model()
+            started = time.process_time()
+            model.fit(x, y, batch_size=32, epochs=1, validation_data=study.splits.validation, verbose=0)
+            best["bare_keras"] = min(best["bare_keras"], time.process_time() - started)
+    return {"depth": depth, "activation": activation,
+            "epoch_cpu_seconds_best": {k: round(v, 3) for k, v in best.items()},
+            "ratio_cpu": round(best["trainer"] / best["bare_keras"], 3)}
+
+
 def cli_grid(logdir: str) -> dict:
     """Wall time of the user's command, `python cli.py fit deep-mlp`, imports included; the run stays in logdir."""
-    started = time.perf_counter()
+    started, children = time.perf_counter(), resource.getrusage(resource.RUSAGE_CHILDREN)
     done = subprocess.run([sys.executable, "cli.py", "fit", "deep-mlp", "--progress", "none", "--logdir", logdir,
                            "--run-name", "bench"], cwd=ROOT, capture_output=True, text=True)
     if done.returncode != 0:
         raise RuntimeError(f"cli.py fit deep-mlp failed:\n{done.stderr[-3000:]}")
-    return {"seconds": round(time.perf_counter() - started, 1), "run": str(Path(logdir) / "deep-mlp/bench")}
+    used = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = used.ru_utime + used.ru_stime - children.ru_utime - children.ru_stime
+    return {"wall_seconds": round(time.perf_counter() - started, 1), "cpu_seconds": round(cpu, 1),
+            "run": str(Path(logdir) / "deep-mlp/bench")}
 
 
 def main(argv: list[str]) -> None:
@@ -198,6 +234,8 @@ def main(argv: list[str]) -> None:
         print(json.dumps(report["grad_cost"]), file=sys.stderr, flush=True)
     if what in ("grid", "all"):
         report["grid"] = grid()
+    if what == "loop":
+        report["loop"] = loop()
     if what == "cli":
         report["cli_grid"] = cli_grid(argv[argv.index("--logdir") + 1] if "--logdir" in argv else "logs")
     print(json.dumps(report, indent=2))
