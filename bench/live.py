@@ -1,6 +1,6 @@
 """Benchmark of `live` on faces.mp4: throughput, latency, detection per segment, segment accuracy.
 
-    python bench/live.py [--model models/emotion.h5] [--repeats 3]
+    python bench/live.py [--model models/emotion.h5] [--repeats 3] [--haar-sweep]
 
 Prints one JSON object. The video is read as fast as it decodes (not at its 15 fps), through the same
 `run_live` the CLI calls, printing plain lines to /dev/null. Goals (issue 7): >= 60 fps end to end and
@@ -65,12 +65,16 @@ def decode_all(video: Path) -> list:
         frames.append(image)
 
 
-def compare_detectors(frames: list, meta: dict) -> dict:
+def compare_detectors(frames: list, meta: dict, haar_sweep: bool = False) -> dict:
     """Per detector: ms per 640x480 frame and segments whose face is found in most frames."""
     truth = Box(*meta["face_box_xywh"])
+    detectors = {"blazeface": BlazeFaceDetector(), "haar_half_resolution": HaarDetector(scale=0.5),
+                 "haar_full_resolution": HaarDetector(scale=1.0, min_neighbors=5)}
+    if haar_sweep:
+        detectors.update({f"haar_scale{scale}_sf{factor}_mn{neighbors}": HaarDetector(scale, factor, neighbors)
+                          for scale in (1.0, 0.5, 0.33, 0.25) for factor in (1.05, 1.1, 1.2) for neighbors in (3, 5)})
     results = {}
-    for name, detector in (("blazeface", BlazeFaceDetector()), ("haar_half_resolution", HaarDetector(scale=0.5)),
-                           ("haar_full_resolution", HaarDetector(scale=1.0, min_neighbors=5))):
+    for name, detector in detectors.items():
         detector.detect(frames[0])
         times, hits = [], []
         for image in frames:
@@ -125,6 +129,7 @@ def main() -> None:
     parser.add_argument("--model", default="models/emotion.h5")
     parser.add_argument("--data-dir", default=None)
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--haar-sweep", action="store_true", help="also try 24 Haar settings (minutes)")
     args = parser.parse_args()
     quiet_opencv()
     data_dir = resolve_data_dir(args.data_dir)
@@ -146,7 +151,7 @@ def main() -> None:
         "model_private_test_accuracy": card.get("metrics", {}).get("private_test_accuracy"),
         **source_faces(predictions, meta, args.model, data_dir),
         "segments": [{k: s[k] for k in ("truth", "predicted", "detection_rate")} for s in scores["segments"]],
-        "detectors": compare_detectors(decode_all(video), meta),
+        "detectors": compare_detectors(decode_all(video), meta, args.haar_sweep),
         "classifier": classifier_speed(args.model),
         "cpu_count": os.cpu_count(),
         "load_average_1min": round(os.getloadavg()[0], 1),  # other jobs on the machine inflate the latencies
