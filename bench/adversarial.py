@@ -55,7 +55,8 @@ def bench(dataset: str, modes: list[str], seed: int) -> dict:
         out["max_image_difference"] = float(np.abs(batched.images - single.images).max())
         # Round-off of a batch-of-P convolution differs from a batch of 1; over hundreds of Adam steps
         # (which rescale tiny gradients to full steps) it can move a slow pair's stopping round.
-        apart = np.abs(batched.confidence_history - single.confidence_history) > 1e-3
+        rounds = min(len(batched.confidence_history), len(single.confidence_history))
+        apart = np.abs(batched.confidence_history[:rounds] - single.confidence_history[:rounds]) > 1e-3
         first = [int(np.argmax(apart[:, p])) for p in range(apart.shape[1]) if apart[:, p].any()]
         out["pairs_whose_confidence_ever_differs_by_1e-3"] = len(first)
         out["first_round_they_differ"] = min(first) if first else None
