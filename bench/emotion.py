@@ -33,7 +33,7 @@ def main() -> None:
 
     import numpy as np
 
-    from tasks.emotion_eval import TFLiteClassifier, class_report, median_latency_ms
+    from tasks.emotion_eval import TFLiteClassifier, class_report, median_latency_ms, tflite_accuracy
     from tasks.emotion_model import MacroF1
     from tasks.face_preprocessing import FacePreprocessing, preprocess_faces
     from trainer.datasets import FER_CLASSES, load_fer2013
@@ -49,9 +49,8 @@ def main() -> None:
     keras_pred = np.concatenate([np.asarray(model(x[i:i + 256], training=False)) for i in range(0, len(x), 256)])
     keras_report = class_report(_confusion(labels, keras_pred.argmax(1)), FER_CLASSES)
 
-    tflite = TFLiteClassifier(model_path.parent / card["tflite"], threads=args.threads)
-    tflite_labels = np.array([tflite(x[i:i + 1]).argmax() for i in range(len(x))])
-    tflite_accuracy = float(np.mean(tflite_labels == labels))
+    tflite_path = model_path.parent / card["tflite"]
+    tflite = TFLiteClassifier(tflite_path, threads=args.threads)
 
     face = x[:1]
     raw_face = faces[:1]
@@ -60,7 +59,8 @@ def main() -> None:
         "parameters": int(model.count_params()),
         "private_test_accuracy": round(keras_report["accuracy"], 4),
         "private_test_macro_f1": round(keras_report["macro_f1"], 4),
-        "private_test_accuracy_tflite": round(tflite_accuracy, 4),
+        "private_test_accuracy_tflite": round(tflite_accuracy(tflite_path, x, labels, args.threads), 4),
+        "tflite_quantization": card.get("tflite_quantization", "none"),
         "card_private_test_accuracy": card["metrics"]["private_test_accuracy"],
         "per_class_f1": {k: round(v["f1"], 3) for k, v in keras_report["per_class"].items()},
         "accuracy_goal": ACCURACY_GOAL,

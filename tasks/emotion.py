@@ -18,7 +18,7 @@ import keras_tuner
 import numpy as np
 import tensorflow as tf
 
-from tasks.emotion_eval import class_report, confusion_figure, export_tflite, report_markdown
+from tasks.emotion_eval import class_report, confusion_figure, export_tflite, report_markdown, tflite_accuracy
 from tasks.emotion_model import EmotionHyperModel, MacroF1, class_weights, compile_emotion_model, make_augmentation
 from tasks.emotion_tuning import (
     TunerConfig,
@@ -258,8 +258,9 @@ class EmotionTask(Task):
         target = self._export_target(trainer, card["metrics"]["public_test_accuracy"])
         with _quiet_absl():  # Keras warns that HDF5 is legacy; the study asks for it
             model_path = save_model_atomic(_inference_copy(self.model), target / "emotion.h5")
-        export_tflite(self.model, target / "emotion.tflite")
-        write_model_card(model_path, {**card, "tflite": "emotion.tflite"})
+        tflite = export_tflite(self.model, target / "emotion.tflite")
+        card["metrics"]["private_test_accuracy_tflite"] = tflite_accuracy(tflite, *self.split("test"))
+        write_model_card(model_path, {**card, "tflite": "emotion.tflite", "tflite_quantization": "dynamic-range int8"})
         self.exported = [str(model_path), str(model_path.with_suffix(".json")), str(target / "emotion.tflite")]
         print(f"exported {', '.join(self.exported)}")
         return model_path

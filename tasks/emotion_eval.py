@@ -69,14 +69,22 @@ def confusion_figure(confusion, classes, title: str = "PrivateTest confusion mat
     return figure
 
 
-def export_tflite(model, path: str | Path) -> Path:
-    """Converts ``model`` to a float32 TFLite flatbuffer at ``path`` (temporary file and rename)."""
+def export_tflite(model, path: str | Path, quantize: bool = True) -> Path:
+    """Converts ``model`` to a TFLite flatbuffer at ``path`` (temporary file and rename).
+
+    ``quantize`` stores the weights as int8 (dynamic-range quantization): on the shipped network a
+    face takes a quarter of the float32 time and the file a quarter of the size, for 2 PrivateTest
+    faces out of 3,589 changing their label.
+    """
     import tensorflow as tf
 
     path = Path(path)
+    converter = tf.lite.TFLiteConverter.from_keras_model(model)
+    if quantize:
+        converter.optimizations = [tf.lite.Optimize.DEFAULT]
     # The converter prints its intermediate SavedModel's signature to stdout; keep the terminal clean.
     with contextlib.redirect_stdout(io.StringIO()):
-        flatbuffer = tf.lite.TFLiteConverter.from_keras_model(model).convert()
+        flatbuffer = converter.convert()
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=".tflite")
     try:
@@ -105,6 +113,13 @@ class TFLiteClassifier:
         self.interpreter.set_tensor(self._input, face)
         self.interpreter.invoke()
         return self.interpreter.get_tensor(self._output)[0]
+
+
+def tflite_accuracy(path: str | Path, faces: np.ndarray, labels: np.ndarray, threads: int = 2) -> float:
+    """Top-1 accuracy of a TFLite export, one face per call as ``live`` runs it."""
+    classify = TFLiteClassifier(path, threads)
+    predicted = np.array([classify(faces[i:i + 1]).argmax() for i in range(len(faces))])
+    return float(np.mean(predicted == labels)) if len(labels) else 0.0
 
 
 def median_latency_ms(predict, face: np.ndarray, warmup: int = 20, runs: int = 200) -> float:

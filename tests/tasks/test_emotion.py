@@ -138,7 +138,10 @@ def test_run_selects_on_public_test_and_exports_card_h5_and_tflite(trained, tmp_
     keras_probs = keras.models.load_model(models / "emotion.h5", compile=False)(faces).numpy()
     tflite = TFLiteClassifier(models / "emotion.tflite")
     tflite_probs = np.stack([tflite(face[None]) for face in faces])
-    np.testing.assert_allclose(tflite_probs, keras_probs, atol=1e-4)
+    # int8 weights (dynamic-range quantization) move the probabilities slightly, not the ranking.
+    np.testing.assert_allclose(tflite_probs, keras_probs, atol=2e-2)
+    assert card["tflite_quantization"] == "dynamic-range int8"
+    assert 0.0 <= card["metrics"]["private_test_accuracy_tflite"] <= 1.0
     report = (trainer.run_dir / "report.md").read_text()
     assert "PrivateTest per class" in report and "| disgust |" in report
 
