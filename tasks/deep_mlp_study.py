@@ -155,14 +155,17 @@ def gradient_figure(results: list[dict], key: str, title: str):
     for ax, depth in zip(axes[0], depths, strict=True):
         for r in (r for r in results if r["depth"] == depth):
             values = [v if v > 0 else math.nan for v in r[key]]  # a zero gradient has no place on a log axis
-            ax.plot(range(1, len(values) + 1), values, marker=".", label=r["activation"])
+            zeros = sum(v == 0 for v in r[key])
+            label = r["activation"] + (f" ({zeros} layers at 0)" if zeros else "")
+            ax.plot(range(1, len(values) + 1), values, marker=".", label=label)
         ax.set_yscale("log")
         ax.set_title(f"{depth} hidden layers")
         ax.set_xlabel("layer (1 = first hidden, last = output)")
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.grid(True, which="both", alpha=0.3)
     axes[0][0].set_ylabel("max |gradient|")
-    axes[0][-1].legend()
+    for ax in axes[0]:
+        ax.legend(fontsize="small")
     figure.suptitle(title)
     figure.tight_layout()
     return figure
