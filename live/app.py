@@ -36,6 +36,7 @@ class LiveConfig:
     min_face_score: float = 0.25  # BlazeFace: faces on faces.mp4 score 0.32-0.92, non-faces at most 0.15
     view: str = "auto"  # auto: rich on a terminal, plain lines otherwise (or with plain=True); none for benchmarks
     retry_s: float = 2.0  # how long a stopped camera or stream is retried before the run ends
+    classifier_threads: int = 2  # TFLite threads for the faces of a frame
 
     def validate(self) -> None:
         if not 0 <= self.smooth < 1:
@@ -151,7 +152,7 @@ def run_live(config: LiveConfig, console=None) -> str:
     """
     config.validate()
     quiet_opencv()
-    classifier = EmotionClassifier.from_model_card(config.model)
+    classifier = EmotionClassifier.from_model_card(config.model, threads=config.classifier_threads)
     detector = make_detector(config.detector, config.min_face_score)
     pipeline = LivePipeline(detector, classifier, FaceTracker(config.smooth))
     pipeline.warm_up()
