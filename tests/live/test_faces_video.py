@@ -91,7 +91,7 @@ def test_live_labels_agree_with_the_model_on_the_original_faces(video_run):
 
     Cropped at the exact face box the video was drawn with, all 14 agree; the detector's boxes differ from
     it by about 12 px (centre) and 28 px (side) from face to face, which changes a few labels (the shipped
-    model: 10 of 14). A broken preprocessing (colour order, scale, size) agrees at chance level.
+    model: 10 of 14). Pixels left unscaled agree on 3 of 14, an inverted face on 4.
     """
     from live.classifier import EmotionClassifier
 
