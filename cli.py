@@ -255,9 +255,12 @@ def live(
     def action():
         from live import LiveConfig, run_live
 
-        summary = run_live(LiveConfig(camera=camera, model=str(model), plain=plain,
-                                      output=str(output) if output else None, max_frames=max_frames, smooth=smooth,
-                                      detector=detector.value))
+        try:
+            summary = run_live(LiveConfig(camera=camera, model=str(model), plain=plain,
+                                          output=str(output) if output else None, max_frames=max_frames,
+                                          smooth=smooth, detector=detector.value))
+        except KeyboardInterrupt:  # before the first frame; once frames flow, run_live ends with its summary
+            raise _fail("interrupted before the first frame", code=130) from None
         typer.echo(summary)
 
     _run(action)
