@@ -37,7 +37,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--standard", default="models/{dataset}_cnn.h5", help="the adversarial task's model")
     parser.add_argument("--robust", default="models/{dataset}_robust.h5", help="the robust task's model")
     parser.add_argument("--clean-images", type=int, default=10000, help="test images for clean accuracy")
-    parser.add_argument("--pgd-images", type=int, default=10000, help="first N test images attacked with PGD (robust model)")
+    parser.add_argument("--pgd-images", type=int, default=10000, help="first N test images for PGD (robust model)")
     # The standard model falls to about 0% within the first images; a subset keeps its PGD pass to minutes.
     parser.add_argument("--standard-pgd-images", type=int, default=1000, help="the same for the standard model")
     parser.add_argument("--samples", type=int, default=5, help="test images attacked by the generator (x10 targets)")
@@ -49,9 +49,9 @@ def parse_args(argv=None) -> argparse.Namespace:
 
 
 def load(path: str):
-    from trainer.export import load_model_file
-
     import keras
+
+    from trainer.export import load_model_file
 
     model = load_model_file(path)
     if not getattr(model, "inputs", None) or isinstance(model, keras.Sequential):
@@ -103,7 +103,7 @@ def generator_attack(model, x, y, samples: list[int], args, epsilon: float):
 
     pairs = make_pairs(samples, 10)
     result = attack(model, x[pairs.samples], pairs.targets, AttackConfig(max_rounds=args.max_rounds), pairs.samples)
-    real = [p for p, sample in zip(result.pairs, pairs.samples) if p.target != y[sample]]
+    real = [p for p, sample in zip(result.pairs, pairs.samples, strict=True) if p.target != y[sample]]
     wins = [p for p in real if p.success]
 
     def median(values):
@@ -111,7 +111,8 @@ def generator_attack(model, x, y, samples: list[int], args, epsilon: float):
 
     summary = {"pairs": len(real), "successes": len(wins), "success_rate": len(wins) / max(len(real), 1),
                "median_rounds": median([p.rounds for p in wins]), "median_l2": median([p.l2 for p in wins]),
-               "median_linf": median([p.linf for p in wins]), "mean_l2": float(np.mean([p.l2 for p in wins])) if wins else None,
+               "median_linf": median([p.linf for p in wins]),
+               "mean_l2": float(np.mean([p.l2 for p in wins])) if wins else None,
                # Successes that stay inside the L-infinity budget the robust model was trained for.
                "successes_within_epsilon": sum(p.linf <= epsilon + 1e-6 for p in wins),
                "seconds": round(result.seconds, 1)}

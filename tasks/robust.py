@@ -15,11 +15,10 @@ card: ``<run>/<dataset>_robust.h5`` always, ``models/<dataset>_robust.h5`` for a
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
-from pathlib import Path
-
 import json
 import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
 
 import keras
 import numpy as np
@@ -237,8 +236,8 @@ class RobustTask(Task):
     def _check_input_shape(self, model) -> None:
         expected = self.config.recipe.input_shape
         if tuple(model.input_shape[1:]) != expected:
-            raise UserError(f"model {self.config.model} takes inputs {model.input_shape[1:]}, but {self.config.dataset} "
-                            f"images are {expected}; pass the matching --dataset")
+            raise UserError(f"model {self.config.model} takes inputs {model.input_shape[1:]}, but "
+                            f"{self.config.dataset} images are {expected}; pass the matching --dataset")
 
     # --- data ---------------------------------------------------------------------------------
     def _data(self) -> dict:
@@ -312,13 +311,14 @@ class RobustTask(Task):
         if stage == "fit" and trainer.config.effective.resume and path.exists():
             self.load_state_dict(json.loads(path.read_text()))
 
-    def on_train_batch_start(self, trainer, task, batch, batch_idx: int) -> None:
+    def on_train_batch_start(self, trainer, task, batch_idx: int) -> None:
         # Two scalar writes per step, negligible next to the attack's extra forward and backward pass.
         total = trainer.config.effective.max_epochs * max(trainer.num_train_batches or 1, 1)
         progress = min(trainer.global_step / total, 1.0)
         self.model.optimizer.learning_rate.assign(one_cycle(progress, self.config.recipe.max_learning_rate))
         ramp_steps = self.config.recipe.epsilon_ramp * total
-        self._epsilon.assign(self.config.budget * min(1.0, (trainer.global_step + 1) / ramp_steps) if ramp_steps else self.config.budget)
+        ramped = min(1.0, (trainer.global_step + 1) / ramp_steps) if ramp_steps else 1.0
+        self._epsilon.assign(self.config.budget * ramped)
 
     def on_fit_start(self, trainer, task) -> None:
         # A resumed run starts from its newest checkpoint, which the guard had accepted.

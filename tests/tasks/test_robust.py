@@ -62,7 +62,7 @@ def test_guard_flags_a_collapse_and_keeps_the_last_good_epoch():
 def test_crop_and_flip_keeps_shape_and_content():
     x = tf.reshape(tf.range(2 * 4 * 4 * 1, dtype=tf.float32), (2, 4, 4, 1))
     moved = random_crop_and_flip(x, pad=0).numpy()
-    for original, result in zip(x.numpy(), moved):
+    for original, result in zip(x.numpy(), moved, strict=True):
         assert np.array_equal(result, original) or np.array_equal(result, original[:, ::-1])
     shifted = random_crop_and_flip(x, pad=2).numpy()
     assert shifted.shape == (2, 4, 4, 1)
@@ -106,8 +106,8 @@ def test_collapse_rolls_back_to_the_last_good_epoch_and_stops(trainer_config, mo
     trainer.fit(task)
     assert trainer.current_epoch == 3 and task.guard.last_good_epoch == 1
     final = task.model.get_weights()
-    assert all(np.array_equal(a, b) for a, b in zip(final, recorder.weights[1]))
-    assert not all(np.array_equal(a, b) for a, b in zip(final, recorder.weights[2]))
+    assert all(np.array_equal(a, b) for a, b in zip(final, recorder.weights[1], strict=True))
+    assert not all(np.array_equal(a, b) for a, b in zip(final, recorder.weights[2], strict=True))
 
 
 def test_resume_restores_the_guard_history(trainer_config):
