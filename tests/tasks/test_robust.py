@@ -12,6 +12,7 @@ import tensorflow as tf
 import tasks.attacks
 from tasks.attacks import accuracy_under_attack
 from tasks.robust import CollapseGuard, RobustConfig, RobustTask, one_cycle, random_crop_and_flip
+from tests.tensorboard_events import read_scalars
 from trainer import Callback, Trainer
 from trainer.errors import UserError
 
@@ -85,6 +86,9 @@ def test_train_step_trains_on_adversarial_examples_with_ramped_epsilon(trainer_c
     assert 0 <= trainer.metrics["train_accuracy"] <= 1
     assert float(task.model.optimizer.learning_rate) < task.config.recipe.max_learning_rate
     assert [h["epoch"] for h in task.guard.history] == [0, 1, 2, 3]
+    logged = read_scalars(trainer.run_dir / "validation", "epoch_pgd_accuracy")
+    assert [step for step, _ in logged] == [0, 1, 2, 3]
+    assert [value for _, value in logged] == pytest.approx([h["pgd_accuracy"] for h in task.guard.history])
 
 
 def test_test_step_reports_clean_and_pgd_accuracy(trainer_config):
