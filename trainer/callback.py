@@ -33,8 +33,8 @@ class Callback:
     def on_train_epoch_end(self, trainer: Trainer, task: Task) -> None:
         """Called when a training epoch and its validation have ended; ``trainer.metrics`` holds both."""
 
-    def on_train_batch_start(self, trainer: Trainer, task: Task, batch: Any, batch_idx: int) -> None:
-        """Called when a training batch is about to run."""
+    def on_train_batch_start(self, trainer: Trainer, task: Task, batch_idx: int) -> None:
+        """Called when a training step is about to run (its batch is fetched inside the compiled step)."""
 
     def on_train_batch_end(self, trainer: Trainer, task: Task, outputs: dict, batch: Any, batch_idx: int) -> None:
         """Called when a training batch has run; ``outputs`` are device tensors (reading one syncs)."""
