@@ -123,6 +123,7 @@ def main() -> None:
         "bare_fit_epoch_s": round(bare_median, 3), "trainer_fit_epoch_s": round(trainer_median, 3),
         "ratio": round(trainer_median / bare_median, 3), "goal_ratio": 1.03,
         "overhead_s_per_epoch": round(trainer_median - bare_median, 3),
+        "load_average_1m": round(os.getloadavg()[0], 2),
     }, indent=2))
 
 
