@@ -101,9 +101,13 @@ class TFLiteClassifier:
     """Runs a TFLite emotion model on one preprocessed face at a time (what ``live`` needs per frame)."""
 
     def __init__(self, path: str | Path, threads: int = 2) -> None:
+        import warnings
+
         import tensorflow as tf
 
-        self.interpreter = tf.lite.Interpreter(model_path=str(path), num_threads=threads)
+        with warnings.catch_warnings():  # tf.lite.Interpreter announces its move to LiteRT on every use
+            warnings.simplefilter("ignore", UserWarning)
+            self.interpreter = tf.lite.Interpreter(model_path=str(path), num_threads=threads)
         self.interpreter.allocate_tensors()
         self._input = self.interpreter.get_input_details()[0]["index"]
         self._output = self.interpreter.get_output_details()[0]["index"]
