@@ -60,6 +60,8 @@ def _quiet_tensorflow() -> None:
         import tensorflow as tf
 
         tf.config.list_physical_devices()
+        # Studies build one compiled step per model, which TensorFlow's retracing warning misreads.
+        tf.get_logger().setLevel("ERROR")
     finally:
         os.dup2(saved, 2)
         os.close(saved)
