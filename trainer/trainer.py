@@ -184,7 +184,7 @@ class Trainer:
         if source is None:
             return {}
         prefix = "val" if split == "validation" else "test"
-        limit = config.limit_val_batches if split == "validation" else None
+        limit = config.limit_val_batches if split == "validation" or config.fast_dev_run else None
         data, count = self._as_dataset(source, task, shuffle=False, limit=limit)
         step = self._compiled(split, task.validation_step if split == "validation" else task.test_step)
         reset = getattr(task.model, "reset_metrics", None)
