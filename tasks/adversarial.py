@@ -161,7 +161,7 @@ class AdversarialTask(Task):
     def _export(self, trainer) -> None:
         # A wiring check must never overwrite the shipped model.
         path = trainer.run_dir / self.model_path.name if trainer.config.fast_dev_run else self.model_path
-        save_model_atomic(_without_optimizer(self.model), path)
+        save_model_atomic(self.model, path, include_optimizer=False)
         write_model_card(path, {
             "task": self.name,
             "dataset": self.config.dataset,
@@ -290,12 +290,3 @@ class AdversarialTask(Task):
                 "![grid](attack_grid.png)\n")
         return [("Attack summary", text), ("Attack per pair", self._pair_table())]
 
-
-def _without_optimizer(model):
-    """A weights-only copy: the shipped file holds no Adam moments, a third of its size."""
-    import keras
-
-    # from_config, not clone_model: Keras 3.15 compiles a clone, and .h5 then stores the optimizer.
-    copy = keras.Model.from_config(model.get_config())
-    copy.set_weights(model.get_weights())
-    return copy

@@ -7,10 +7,8 @@ then writes the study's table, figures and report into that folder (see ``tasks.
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import json
-import logging
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,10 +17,10 @@ import numpy as np
 
 from tasks.activations import ACTIVATIONS
 from trainer import Task
-from trainer.checkpoint import write_atomic
 from trainer.datasets import load_mnist
 from trainer.errors import UserError
 from trainer.export import save_model_atomic, write_model_card
+from trainer.files import write_atomic
 from trainer.gradients import GradientHistogram, GradientProbe
 
 CLASSES = 10
@@ -60,17 +58,6 @@ class DeepMLPConfig:
         for option in ("grad_every", "batch_size", "hidden_units", "probe_samples"):
             if getattr(self, option) < 1:
                 raise UserError(f"--{option.replace('_', '-')} must be at least 1, got {getattr(self, option)}")
-
-
-@contextlib.contextmanager
-def _quiet_absl():
-    absl = logging.getLogger("absl")
-    level = absl.level
-    absl.setLevel(logging.ERROR)
-    try:
-        yield
-    finally:
-        absl.setLevel(level)
 
 
 def _join(values) -> str:
@@ -236,8 +223,7 @@ class MLPTask(Task):
     # --- results ----------------------------------------------------------------------------
     def export(self, trainer) -> Path:
         """Saves ``model.h5`` and its card into the model's folder (``lecun`` loads back by name)."""
-        with _quiet_absl():  # Keras logs a warning that .h5 is a legacy format on every save
-            path = save_model_atomic(self.model, trainer.run_dir / "model.h5")
+        path = save_model_atomic(self.model, trainer.run_dir / "model.h5")
         write_model_card(path, {"task": self.name, "depth": self.depth, "activation": self.activation,
                                 "seed": trainer.config.seed, "epochs": trainer.current_epoch,
                                 "metrics": {k: v for k, v in trainer.metrics.items() if k.startswith("test_")},

@@ -11,7 +11,7 @@ import json
 import math
 from pathlib import Path
 
-from trainer.checkpoint import write_atomic
+from trainer.files import write_atomic
 from trainer.logger import TensorBoardLogger
 from trainer.report import render_report
 

@@ -26,10 +26,10 @@ import tensorflow as tf
 
 from tasks.attacks import AttackConfig, perturb
 from trainer import Task
-from trainer.checkpoint import write_atomic
 from trainer.datasets import load_cifar10, load_mnist
 from trainer.errors import UserError
 from trainer.export import load_model_file, read_model_card, save_model_atomic, write_model_card
+from trainer.files import write_atomic
 
 DATASETS = ("mnist", "cifar10")
 # The task's resumable state (collapse guard, training time), written beside each checkpoint.
@@ -365,9 +365,8 @@ class RobustTask(Task):
         full_run = not config.fast_dev_run and config.limit_train_batches is None
         targets = [trainer.run_dir / name] + ([Path("models") / name] if full_run else [])
         card = self.model_card(trainer)
-        weights_only = _without_optimizer(self.model)
         for target in targets:
-            save_model_atomic(weights_only, target)
+            save_model_atomic(self.model, target, include_optimizer=False)
             write_model_card(target, card)
         self.export_path = targets[-1]
         print(f"exported {', '.join(str(t) for t in targets)}")
@@ -393,13 +392,6 @@ class RobustTask(Task):
         text = (f"Training attack: {self.train_attack.describe()}. Held-out guard: {self.guard_attack.describe()} "
                 f"on 500 validation images.\n\n| epoch | PGD accuracy |\n|---|---|\n{rows}")
         return [("Adversarial training", text)]
-
-
-def _without_optimizer(model) -> keras.Model:
-    """A weights-only copy: the shipped .h5 holds no Adam moments (a third of the size)."""
-    copy = type(model).from_config(model.get_config())
-    copy.set_weights(model.get_weights())
-    return copy
 
 
 def dataset_of_model(path: str) -> str | None:

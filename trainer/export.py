@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
+import logging
 import os
 import sys
 import tempfile
@@ -12,19 +14,23 @@ from trainer.errors import UserError
 from trainer.files import publish, write_atomic
 
 
-def save_model_atomic(model, path: str | Path) -> Path:
+def save_model_atomic(model, path: str | Path, include_optimizer: bool = True) -> Path:
     """Saves ``model`` to ``path`` (``.h5`` or ``.keras``) via a temporary file and a rename.
 
     Keras picks the format from the suffix, so the temporary name keeps it. Note that saving
     ``.h5`` in Keras 3.15 drops the optimizer from the model's compile config in memory: save any
-    ``.keras`` copy first.
+    ``.keras`` copy first. ``include_optimizer=False`` saves the weights without the optimizer's
+    state (a third of the size with Adam), as shipped models are.
     """
+    if not include_optimizer:
+        model = without_optimizer(model)
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=path.suffix)
     os.close(fd)
     try:
-        model.save(tmp)
+        with _quiet_absl():  # Keras warns on every .h5 save that the format is legacy; the study asks for it
+            model.save(tmp)
         publish(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
@@ -39,6 +45,17 @@ def without_optimizer(model):
     copy = type(model).from_config(model.get_config())
     copy.set_weights(model.get_weights())
     return copy
+
+
+@contextlib.contextmanager
+def _quiet_absl():
+    logger = logging.getLogger("absl")
+    level = logger.level
+    logger.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        logger.setLevel(level)
 
 
 def write_model_card(model_path: str | Path, card: dict) -> Path:
