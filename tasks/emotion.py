@@ -4,9 +4,7 @@ PublicTest, reported once on PrivateTest, and exported to ``models/emotion.h5`` 
 
 from __future__ import annotations
 
-import contextlib
 import json
-import logging
 import math
 import os
 import tempfile
@@ -31,10 +29,10 @@ from tasks.emotion_tuning import (
 )
 from tasks.face_preprocessing import FacePreprocessing, preprocess_faces
 from trainer import Task
-from trainer.checkpoint import write_atomic
 from trainer.datasets import FER_CLASSES, load_fer2013
 from trainer.errors import UserError
 from trainer.export import load_model_file, read_model_card, save_model_atomic, write_model_card
+from trainer.files import write_atomic
 
 SPLITS = {"train": "Training", "val": "PublicTest", "test": "PrivateTest"}
 
@@ -264,8 +262,7 @@ class EmotionTask(Task):
         save_model_atomic(self.model, run_dir / "emotion.keras")
         card = self.model_card(trainer)
         target = self._export_target(trainer, card["metrics"]["public_test_accuracy"])
-        with _quiet_absl():  # Keras warns that HDF5 is legacy; the study asks for it
-            model_path = save_model_atomic(_inference_copy(self.model), target / "emotion.h5")
+        model_path = save_model_atomic(_inference_copy(self.model), target / "emotion.h5")
         tflite = export_tflite(self.model, target / "emotion.tflite")
         card["metrics"]["private_test_accuracy_tflite"] = tflite_accuracy(tflite, *self.split("test"))
         write_model_card(model_path, {**card, "tflite": "emotion.tflite", "tflite_quantization": "dynamic-range int8"})
@@ -348,17 +345,6 @@ def _inference_copy(model) -> keras.Model:
     copy = keras.models.clone_model(model)
     copy.set_weights(model.get_weights())
     return compile_emotion_model(copy)
-
-
-@contextlib.contextmanager
-def _quiet_absl():
-    logger = logging.getLogger("absl")
-    level = logger.level
-    logger.setLevel(logging.ERROR)
-    try:
-        yield
-    finally:
-        logger.setLevel(level)
 
 
 def _save_weights_atomic(model, path: Path) -> None:

@@ -18,8 +18,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from trainer.checkpoint import write_atomic
 from trainer.errors import UserError
+from trainer.files import write_atomic
 
 TUNERS = ("hyperband", "bayesian", "random")
 
