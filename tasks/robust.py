@@ -15,7 +15,6 @@ card: ``<run>/<dataset>_robust.h5`` always, ``models/<dataset>_robust.h5`` for a
 
 from __future__ import annotations
 
-import json
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -29,11 +28,8 @@ from trainer import Task
 from trainer.datasets import load_cifar10, load_mnist
 from trainer.errors import UserError
 from trainer.export import load_model_file, read_model_card, save_model_atomic, write_model_card
-from trainer.files import write_atomic
 
 DATASETS = ("mnist", "cifar10")
-# The task's resumable state (collapse guard, training time), written beside each checkpoint.
-STATE_FILE = "robust_state.json"
 TRAINING_ATTACKS = ("fgsm", "pgd")
 
 
@@ -306,11 +302,6 @@ class RobustTask(Task):
         self.guard.load_state_dict(state["guard"])
         self.training_seconds = state["training_seconds"]
 
-    def setup(self, trainer, task, stage: str) -> None:
-        path = trainer.run_dir / "checkpoints" / STATE_FILE
-        if stage == "fit" and trainer.config.effective.resume and path.exists():
-            self.load_state_dict(json.loads(path.read_text()))
-
     def on_train_batch_start(self, trainer, task, batch_idx: int) -> None:
         # Two scalar writes per step, negligible next to the attack's extra forward and backward pass.
         total = trainer.config.effective.max_epochs * max(trainer.num_train_batches or 1, 1)
@@ -345,9 +336,6 @@ class RobustTask(Task):
                   f"rolled back to the weights of epoch {self.guard.last_good_epoch} and stopped")
         else:
             self._good_weights = self.model.get_weights()
-
-    def on_save_checkpoint(self, trainer, task, path: str) -> None:
-        write_atomic(Path(path).parent / STATE_FILE, json.dumps(self.state_dict(), indent=2))
 
     # --- the whole job ------------------------------------------------------------------------
     def run(self, trainer) -> dict:

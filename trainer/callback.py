@@ -61,7 +61,7 @@ class Callback:
         """Called when a checkpoint has been written to ``path``."""
 
     def state_dict(self) -> dict:
-        """Called when a checkpoint is written; returns this callback's JSON-able state."""
+        """Called when a checkpoint is written; returns this callback's (or task's) JSON-able state."""
         return {}
 
     def load_state_dict(self, state: dict) -> None:

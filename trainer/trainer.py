@@ -320,7 +320,9 @@ class Trainer:
         if not all(math.isfinite(v) for v in self.metrics.values()):
             # A non-finite epoch is never written: the last good checkpoint stays the newest.
             return
-        path = self._checkpoint_io(task).save(self.state_dict(), self.current_epoch)
+        # The task is a callback too: its state (e.g. an attack guard's history) resumes with the run.
+        state = {**self.state_dict(), "task": task.state_dict()}
+        path = self._checkpoint_io(task).save(state, self.current_epoch)
         self._call("on_save_checkpoint", task, path)
 
     def _load_weights(self, task: Task, run_dir: Path) -> None:
@@ -333,7 +335,10 @@ class Trainer:
         io = self._checkpoint_io(task)
         if io.latest is None:
             return
-        self.load_state_dict(io.restore())
+        state = io.restore()
+        self.load_state_dict(state)
+        if state.get("task"):
+            task.load_state_dict(state["task"])
 
 
 def _state_key(callback: Callback) -> str:
