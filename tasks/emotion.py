@@ -6,8 +6,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -32,7 +30,7 @@ from trainer import Task
 from trainer.datasets import FER_CLASSES, load_fer2013
 from trainer.errors import UserError
 from trainer.export import load_model_file, read_model_card, save_model_atomic, write_model_card
-from trainer.files import write_atomic
+from trainer.files import atomic_path, write_atomic
 
 SPLITS = {"train": "Training", "val": "PublicTest", "test": "PrivateTest"}
 
@@ -348,11 +346,5 @@ def _inference_copy(model) -> keras.Model:
 
 
 def _save_weights_atomic(model, path: Path) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".best.", suffix=".weights.h5")
-    os.close(fd)
-    try:
+    with atomic_path(path, suffix=".weights.h5") as tmp:
         model.save_weights(tmp, overwrite=True)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise

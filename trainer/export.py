@@ -5,13 +5,11 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
-import os
 import sys
-import tempfile
 from pathlib import Path
 
 from trainer.errors import UserError
-from trainer.files import publish, write_atomic
+from trainer.files import atomic_path, write_atomic
 
 
 def save_model_atomic(model, path: str | Path, include_optimizer: bool = True) -> Path:
@@ -25,16 +23,8 @@ def save_model_atomic(model, path: str | Path, include_optimizer: bool = True) -
     if not include_optimizer:
         model = without_optimizer(model)
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=path.suffix)
-    os.close(fd)
-    try:
-        with _quiet_absl():  # Keras warns on every .h5 save that the format is legacy; the study asks for it
-            model.save(tmp)
-        publish(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_path(path) as tmp, _quiet_absl():  # Keras warns on every .h5 save that the format is legacy
+        model.save(tmp)
     return path
 
 
