@@ -1,12 +1,17 @@
-"""L-infinity attacks on image classifiers: FGSM, FGSM with a random start, and PGD with a random start.
+"""L-infinity attacks on image classifiers: FGSM, FGSM with a random start, PGD with random restarts.
 
 Written with ``tf.GradientTape`` so they trace into a ``tf.function`` (a training step or an
 evaluation loop) and run on any Keras 3 model with the TensorFlow backend; the attack libraries do
 not support Keras 3 well. Inputs are images scaled to ``[0, 1]``; every adversarial example stays
 inside both the epsilon ball around its image and that range.
 
-The loss is the cross-entropy of the model's output. For a softmax output Keras computes it from
-the logits the softmax saw, so a confidently right model still gives a useful gradient.
+The loss is the cross-entropy of the model's output or the margin (Carlini-Wagner) loss, the best
+other logit minus the true one. For a softmax output both come from the logits the softmax saw
+(Keras keeps them on the output tensor), so a confidently right model still gives a useful gradient.
+
+``robust_mask`` is the strong evaluation: per image, the worst case over several attacks and their
+random restarts, where an image counts as broken as soon as any iterate inside the ball is
+misclassified.
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ import tensorflow as tf
 from trainer.errors import UserError
 
 METHODS = ("fgsm", "fgsm-rs", "pgd")
+LOSSES = ("ce", "margin")
 
 
 @dataclass(frozen=True)
@@ -33,10 +39,18 @@ class AttackConfig:
     random_start: bool = True
     clip_min: float = 0.0
     clip_max: float = 1.0
+    # ce: cross-entropy, what training ascends; margin: the CW loss, which finds what ce's saturation hides.
+    loss: str = "ce"
+    # Independent random starts; an image survives only if it survives every one (evaluation only).
+    restarts: int = 1
 
     def __post_init__(self) -> None:
         if self.method not in METHODS:
             raise UserError(f"attack {self.method!r} is unknown; use one of {', '.join(METHODS)}")
+        if self.loss not in LOSSES:
+            raise UserError(f"attack loss {self.loss!r} is unknown; use one of {', '.join(LOSSES)}")
+        if self.restarts < 1:
+            raise UserError(f"an attack needs restarts >= 1, got {self.restarts}")
         if not 0 < self.epsilon <= self.clip_max - self.clip_min:
             raise UserError(f"--epsilon {self.epsilon} must be in (0, {self.clip_max - self.clip_min}]; "
                             "e.g. 0.3 for MNIST or 0.0314 (8/255) for CIFAR-10")
@@ -54,43 +68,112 @@ class AttackConfig:
         return cls("fgsm-rs", epsilon, steps=1, step_size=1.25 * epsilon, random_start=True)
 
     @classmethod
-    def pgd(cls, epsilon: float, steps: int, step_size: float | None = None) -> AttackConfig:
+    def pgd(cls, epsilon: float, steps: int, step_size: float | None = None, loss: str = "ce",
+            restarts: int = 1) -> AttackConfig:
         """PGD from a random start (Madry et al. 2018); the default step covers the ball 2.5 times."""
         size = step_size if step_size is not None else 2.5 * epsilon / steps
-        return cls("pgd", epsilon, steps=steps, step_size=size, random_start=True)
+        return cls("pgd", epsilon, steps=steps, step_size=size, random_start=True, loss=loss, restarts=restarts)
 
     def describe(self) -> str:
         start = ", random start" if self.random_start else ""
+        loss = ", margin loss" if self.loss == "margin" else ""
+        restarts = f" x {self.restarts} restarts" if self.restarts > 1 else ""
         if self.method == "pgd":
-            return f"PGD-{self.steps} (eps {self.epsilon:.4g}, step {self.step_size:.4g}{start})"
-        return f"{self.method.upper()} (eps {self.epsilon:.4g}, step {self.step_size:.4g}{start})"
+            return f"PGD-{self.steps}{restarts} (eps {self.epsilon:.4g}, step {self.step_size:.4g}{start}{loss})"
+        return f"{self.method.upper()} (eps {self.epsilon:.4g}, step {self.step_size:.4g}{start}{loss})"
 
 
-def loss_gradient(model, x, y):
-    """The gradient of the per-example cross-entropy with respect to the inputs ``x``."""
+def strong_attacks(epsilon: float, steps: int = 50, restarts: int = 10) -> tuple[AttackConfig, ...]:
+    """The strong evaluation: PGD with cross-entropy and PGD with the margin loss, each with restarts.
+
+    Wong et al. (2020) evaluate with PGD-50 and 10 restarts; the margin loss (Carlini and Wagner
+    2017) breaks images whose cross-entropy gradient vanishes. The step covers the ball 2.5 times.
+    """
+    return (AttackConfig.pgd(epsilon, steps, restarts=restarts),
+            AttackConfig.pgd(epsilon, steps, loss="margin", restarts=restarts))
+
+
+def _logits(outputs):
+    """The logits behind a softmax output (Keras keeps them on the tensor), else the log-probabilities."""
+    logits = getattr(outputs, "_keras_logits", None)
+    return logits if logits is not None else tf.math.log(tf.maximum(outputs, 1e-30))
+
+
+def attack_loss(outputs, y, loss: str = "ce"):
+    """Per-example loss the attack ascends: cross-entropy, or the best other logit minus the true one."""
+    if loss == "ce":
+        return keras.ops.sparse_categorical_crossentropy(y, outputs)
+    logits = _logits(outputs)
+    true = tf.one_hot(y, tf.shape(logits)[-1]) > 0
+    other = tf.reduce_max(tf.where(true, tf.float32.min, logits), axis=-1)
+    return other - tf.reduce_sum(tf.where(true, logits, 0.0), axis=-1)
+
+
+def loss_gradient(model, x, y, loss: str = "ce"):
+    """The gradient of the per-example attack loss with respect to the inputs ``x``."""
+    return _gradient_and_predictions(model, x, y, loss)[0]
+
+
+def _gradient_and_predictions(model, x, y, loss: str):
     with tf.GradientTape() as tape:
         tape.watch(x)
-        loss = keras.ops.sparse_categorical_crossentropy(y, model(x, training=False))
-    return tape.gradient(loss, x)
+        outputs = model(x, training=False)
+        value = attack_loss(outputs, y, loss)
+    return tape.gradient(value, x), tf.argmax(outputs, axis=-1, output_type=y.dtype)
 
 
 def perturb(model, x, y, config: AttackConfig, epsilon=None):
     """Adversarial versions of the batch ``x`` (float, in [clip_min, clip_max]) against labels ``y``.
 
     ``epsilon`` overrides the configured budget (a tensor is fine: training may ramp it up), and
-    the step size scales with it.
+    the step size scales with it. One random start (``restarts`` is for ``robust_mask``).
     """
+    return _attack(model, x, y, config, epsilon)[0]
+
+
+def _attack(model, x, y, config: AttackConfig, epsilon=None):
+    """The adversarial batch and, per image, whether every iterate was still classified right."""
     x = tf.convert_to_tensor(x, tf.float32)
+    y = tf.convert_to_tensor(y)
     eps = tf.cast(config.epsilon if epsilon is None else epsilon, tf.float32)
     step = eps * (config.step_size / config.epsilon)
     delta = tf.zeros_like(x)
     if config.random_start:
         delta = tf.random.uniform(tf.shape(x), -1.0, 1.0) * eps
         delta = _project(x, delta, eps, config)
+    survived = tf.ones(tf.shape(y), tf.bool)
     for _ in tf.range(config.steps):
-        gradient = loss_gradient(model, x + delta, y)
+        gradient, predicted = _gradient_and_predictions(model, x + delta, y, config.loss)
+        survived = survived & tf.equal(predicted, y)
         delta = _project(x, delta + step * tf.sign(gradient), eps, config)
-    return tf.stop_gradient(x + delta)
+    return tf.stop_gradient(x + delta), survived
+
+
+def robust_mask(model, x, y, attacks) -> tf.Tensor:
+    """Per image: classified right, and by every iterate of every restart of every attack.
+
+    Each restart attacks only the images still standing (gathered into a smaller batch), so the
+    cost falls with the model's robust accuracy. Traces inside a ``tf.function``.
+    """
+    x = tf.convert_to_tensor(x, tf.float32)
+    y = tf.convert_to_tensor(y, tf.int64)
+
+    def restart(robust, attack):
+        index = tf.where(robust)
+        xs, ys = tf.gather_nd(x, index), tf.gather_nd(y, index)
+        adversarial, survived = _attack(model, xs, ys, attack)
+        final = tf.equal(tf.argmax(model(adversarial, training=False), axis=-1), ys)
+        return tf.tensor_scatter_nd_update(robust, index, survived & final)
+
+    def attacked():
+        robust = tf.equal(tf.argmax(model(x, training=False), axis=-1), y)
+        for attack in attacks:
+            for _ in range(attack.restarts):
+                # An empty batch is skipped, not attacked: TensorFlow's CPU convolutions reject it.
+                robust = tf.cond(tf.reduce_any(robust), lambda r=robust, a=attack: restart(r, a), lambda r=robust: r)
+        return robust
+
+    return tf.cond(tf.size(y) > 0, attacked, lambda: tf.zeros(tf.shape(y), tf.bool))
 
 
 def _project(x, delta, eps, config: AttackConfig):
@@ -119,6 +202,19 @@ def _attack_and_score(model, config: AttackConfig | None):
         return tf.reduce_sum(tf.cast(tf.equal(predicted, y), tf.int64))
 
     return step
+
+
+def worst_case_accuracy(model, x: np.ndarray, y: np.ndarray, attacks, batch_size: int = 500) -> float:
+    """Accuracy when every image meets its worst attack (``robust_mask`` over ``attacks``)."""
+    @tf.function(reduce_retracing=True)
+    def count(xb, yb):
+        return tf.reduce_sum(tf.cast(robust_mask(model, xb, yb, attacks), tf.int64))
+
+    correct = 0
+    for start in range(0, len(x), batch_size):
+        correct += int(count(tf.convert_to_tensor(x[start:start + batch_size], tf.float32),
+                             tf.convert_to_tensor(y[start:start + batch_size], tf.int64)))
+    return correct / max(len(x), 1)
 
 
 def attack_batch(model, x: np.ndarray, y: np.ndarray, config: AttackConfig) -> np.ndarray:

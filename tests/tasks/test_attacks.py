@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from tasks.attacks import AttackConfig, accuracy_under_attack, distances, loss_gradient, perturb
+from tasks.attacks import (AttackConfig, accuracy_under_attack, attack_loss, distances, loss_gradient, perturb,
+                           robust_mask, strong_attacks, worst_case_accuracy)
 from trainer.errors import UserError
 
 
@@ -100,3 +101,46 @@ def test_bad_settings_are_user_errors(kwargs, message):
 def test_describe_names_the_attack():
     assert AttackConfig.pgd(0.3, 40, 0.01).describe() == "PGD-40 (eps 0.3, step 0.01, random start)"
     assert AttackConfig.fast(0.1).step_size == pytest.approx(0.125)
+
+
+def test_margin_loss_is_the_best_other_logit_minus_the_true_one(setting):
+    model, x, y = setting
+    hidden, last = model.layers[0](x), model.layers[-1]
+    logits = (model.layers[1](hidden).numpy() @ last.kernel.numpy()) + last.bias.numpy()
+    expected = logits[np.arange(len(y)), 1 - y] - logits[np.arange(len(y)), y]
+    np.testing.assert_allclose(attack_loss(model(x), tf.constant(y), "margin").numpy(), expected, rtol=1e-4, atol=1e-4)
+
+
+def test_margin_loss_pgd_breaks_images(setting):
+    model, x, y = setting
+    margin = accuracy_under_attack(model, x, y, AttackConfig.pgd(0.08, steps=20, loss="margin"))
+    assert margin < accuracy_under_attack(model, x, y, None) - 0.2
+
+
+def test_worst_case_takes_every_image_at_its_weakest(setting):
+    model, x, y = setting
+    attacks = (AttackConfig.fgsm(0.04), AttackConfig.fgsm(0.08))
+    survived = model.predict(x, verbose=0).argmax(axis=1) == y
+    for attack in attacks:
+        survived &= model.predict(perturb(model, x, y, attack), verbose=0).argmax(axis=1) == y
+    assert worst_case_accuracy(model, x, y, attacks, batch_size=16) == pytest.approx(survived.mean())
+    assert survived.mean() <= min(accuracy_under_attack(model, x, y, a) for a in attacks)
+
+
+def test_restarts_only_remove_images_and_an_empty_batch_is_fine(setting):
+    model, x, y = setting
+    clean = model.predict(x, verbose=0).argmax(axis=1) == y
+    mask = tf.function(lambda a, b: robust_mask(model, a, b, strong_attacks(0.05, steps=5, restarts=3)))
+    robust = mask(tf.constant(x), tf.constant(y)).numpy()
+    assert not (robust & ~clean).any() and robust.sum() < clean.sum()
+    assert mask(tf.constant(x[:0]), tf.constant(y[:0])).numpy().shape == (0,)
+
+
+def test_strong_attacks_describe_restarts_and_loss():
+    ce, margin = strong_attacks(0.3)
+    assert ce.describe() == "PGD-50 x 10 restarts (eps 0.3, step 0.015, random start)"
+    assert margin.describe().endswith("margin loss)")
+    with pytest.raises(UserError, match="restarts"):
+        AttackConfig.pgd(0.3, 10, restarts=0)
+    with pytest.raises(UserError, match="loss"):
+        AttackConfig.pgd(0.3, 10, loss="hinge")

@@ -10,7 +10,7 @@ import pytest
 import tensorflow as tf
 
 import tasks.attacks
-from tasks.attacks import accuracy_under_attack
+from tasks.attacks import AttackConfig, accuracy_under_attack, robust_mask
 from tasks.robust import CollapseGuard, RobustConfig, RobustTask, one_cycle, random_crop_and_flip
 from tests.tensorboard_events import read_scalars
 from trainer import Callback, Trainer
@@ -91,15 +91,22 @@ def test_train_step_trains_on_adversarial_examples_with_ramped_epsilon(trainer_c
     assert [value for _, value in logged] == pytest.approx([h["pgd_accuracy"] for h in task.guard.history])
 
 
-def test_test_step_reports_clean_and_pgd_accuracy(trainer_config):
-    task = synthetic()
+def test_test_step_reports_clean_accuracy_on_all_and_the_worst_case_on_the_first_images(trainer_config):
+    task = synthetic(eval_images=20)
     trainer = Trainer(trainer_config(max_epochs=1))
     trainer.fit(task)
+    # Two deterministic attacks, so the worst case per image can be computed independently.
+    task.eval_attacks = (AttackConfig.fgsm(0.05), AttackConfig.fgsm(0.1))
     results = trainer.test(task)
-    x, y = task.test_data()
-    expected = accuracy_under_attack(task.model, x, y, None)
-    assert results["accuracy"] == pytest.approx(expected)
-    assert 0 <= results["pgd_accuracy"] <= 1
+    x, y, attacked = task.test_data()
+    assert attacked.sum() == 20 and attacked[:20].all()
+    assert results["accuracy"] == pytest.approx(accuracy_under_attack(task.model, x, y, None))
+    survived = np.ones(20, bool)
+    for attack in (None, *task.eval_attacks):
+        adversarial = x[:20] if attack is None else tasks.attacks.attack_batch(task.model, x[:20], y[:20], attack)
+        survived &= task.model.predict(adversarial, verbose=0).argmax(axis=1) == y[:20]
+    assert results["strong_accuracy"] == pytest.approx(survived.mean())
+    assert np.array_equal(robust_mask(task.model, x[:20], y[:20], task.eval_attacks).numpy(), survived)
 
 
 def test_collapse_rolls_back_to_the_last_good_epoch_and_stops(trainer_config, monkeypatch):
@@ -132,7 +139,8 @@ def test_run_exports_to_the_run_folder_only_for_a_short_run(trainer_config, tmp_
     assert not (tmp_path / "models").exists()
     card = json.loads(task.export_path.with_suffix(".json").read_text())
     assert card["dataset"] == "mnist" and card["train_attack"]["method"] == "fgsm-rs"
-    assert set(card["metrics"]) >= {"test_accuracy", "test_pgd_accuracy"}
+    assert set(card["metrics"]) >= {"test_accuracy", "test_strong_accuracy"}
+    assert card["strong_evaluation"]["images"] == 32 and len(card["strong_evaluation"]["attacks"]) == 2
     with h5py.File(task.export_path) as exported:
         assert "model_weights" in exported and "optimizer_weights" not in exported
 
@@ -145,12 +153,15 @@ def test_pgd_training_and_epsilon_options():
     task = RobustTask(RobustConfig(dataset="cifar10", attack="pgd", epsilon=4 / 255))
     assert task.train_attack.method == "pgd" and task.train_attack.steps == 7
     assert task.train_attack.step_size == pytest.approx(1 / 255)
-    assert task.eval_attack.steps == 10 and task.eval_attack.step_size == pytest.approx(1 / 255)
+    ce, margin = task.eval_attacks
+    assert (ce.loss, margin.loss) == ("ce", "margin") and ce.steps == margin.steps == 50
+    assert ce.restarts == 10 and ce.step_size == pytest.approx(2.5 * (4 / 255) / 50)
     assert task.batch_size == 128 and task.default_epochs == task.config.recipe.epochs
 
 
 @pytest.mark.parametrize("options, message", [({"dataset": "svhn"}, "--dataset"), ({"attack": "cw"}, "--attack"),
-                                              ({"epsilon": 3.0}, "--epsilon"), ({"depths": (5,)}, "--depths")])
+                                              ({"epsilon": 3.0}, "--epsilon"), ({"depths": (5,)}, "--depths"),
+                                              ({"eval_restarts": 0}, "--eval-restarts")])
 def test_bad_options_are_user_errors(options, message):
     with pytest.raises(UserError, match=message):
         RobustTask.from_options(options)
