@@ -1,18 +1,22 @@
 """Side-by-side validation of the standard and the robust classifier; prints one JSON object.
 
-For each data set: clean test accuracy, PGD robust accuracy (MNIST: 40 steps of 0.01 at epsilon 0.3;
-CIFAR-10: 10 steps of 2/255 at 8/255; both from a random start), FGSM accuracy for context, and the
+For each data set and model: clean test accuracy; the strong evaluation, the worst case per image
+over PGD-50 with cross-entropy and PGD-50 with the margin (CW) loss, 10 random restarts each (step
+2.5 eps / 50; an image is broken as soon as any iterate is misclassified), with each attack's own
+accuracy beside it; FGSM and the old single-start PGD (MNIST 40 x 0.01, CIFAR-10 10 x 2/255) for
+context. The JSON names the attacks and the number of test images each figure used. Then the
 simple-generator attack of the adversarial task with its own default settings (confidence 0.9,
-at most 1000 rounds, Adam 1e-3 / 1e-2) on the same samples for both models: success rate, rounds,
-and the L2 / L-infinity distance of the successful examples. A grid figure per data set shows the
-generator's examples against both models.
+at most 1000 rounds, Adam 1e-3 / 1e-2) on the same 45 (image, other class) pairs for both models:
+success rate, success rate within the epsilon ball, rounds and L2 / L-infinity distances (median and
+maximum) and their robust/standard ratios. A grid figure per data set shows the generator's
+examples against both models.
 
     python bench/robust.py --dataset mnist
-    python bench/robust.py --dataset cifar10 --pgd-images 1000 --samples 5
+    python bench/robust.py --dataset cifar10
 
-Goals (issue 5): MNIST clean >= 98.5%, PGD-40 >= 88%; CIFAR-10 clean >= 55%, PGD-10 >= 30%; the
-generator's success rate against the robust model <= 20% where it is ~100% against the standard
-one, or the distance it needs >= 3x larger.
+Goals (issue 15): MNIST clean >= 98.5%, strong-attack accuracy >= 88% at 0.3; CIFAR-10 (10k
+subset) clean >= 55%, strong-attack accuracy >= 30% at 8/255. The generator goal is reported as
+measured: its success rate within the epsilon ball and the distance ratio.
 """
 
 from __future__ import annotations
@@ -28,7 +32,9 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
-GOALS = {"mnist": {"clean": 0.985, "pgd": 0.88}, "cifar10": {"clean": 0.55, "pgd": 0.30}}
+GOALS = {"mnist": {"clean": 0.985, "strong": 0.88}, "cifar10": {"clean": 0.55, "strong": 0.30}}
+# The single-start PGD the study first reported; kept for comparison with the strong evaluation.
+WEAK_PGD = {"mnist": (40, 0.01), "cifar10": (10, 2 / 255)}
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -37,9 +43,12 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--standard", default="models/{dataset}_cnn.h5", help="the adversarial task's model")
     parser.add_argument("--robust", default="models/{dataset}_robust.h5", help="the robust task's model")
     parser.add_argument("--clean-images", type=int, default=10000, help="test images for clean accuracy")
-    parser.add_argument("--pgd-images", type=int, default=10000, help="first N test images for PGD (robust model)")
-    # The standard model falls to about 0% within the first images; a subset keeps its PGD pass to minutes.
+    # 20 PGD-50 runs per robust image: 1,000 MNIST images take a few minutes on 2 CPU cores.
+    parser.add_argument("--pgd-images", type=int, default=1000, help="first N test images attacked (robust model)")
+    # The standard model falls to 0% within the first images; a subset keeps its attack passes to minutes.
     parser.add_argument("--standard-pgd-images", type=int, default=1000, help="the same for the standard model")
+    parser.add_argument("--steps", type=int, default=50, help="PGD steps of the strong evaluation")
+    parser.add_argument("--restarts", type=int, default=10, help="random restarts per strong attack")
     parser.add_argument("--samples", type=int, default=5, help="test images attacked by the generator (x10 targets)")
     parser.add_argument("--max-rounds", type=int, default=1000)
     parser.add_argument("--seed", type=int, default=42)
@@ -63,18 +72,27 @@ def load(path: str):
 
 
 def accuracies(model, x, y, dataset: str, args, pgd_images: int) -> dict:
-    from tasks.attacks import AttackConfig, accuracy_under_attack
-    from tasks.robust import RobustConfig, RobustTask
+    from dataclasses import replace
 
-    pgd = RobustTask(RobustConfig(dataset=dataset)).eval_attack
-    n = pgd_images
+    from tasks.attacks import AttackConfig, accuracy_under_attack, strong_attacks, worst_case_accuracy
+    from tasks.robust import RECIPES
+
+    epsilon = RECIPES[dataset].epsilon
+    attacks = strong_attacks(epsilon, args.steps, args.restarts)
+    weak = AttackConfig.pgd(epsilon, *WEAK_PGD[dataset])
+    n = min(pgd_images, len(x))
     started = time.perf_counter()
     result = {
         "clean_accuracy": accuracy_under_attack(model, x[:args.clean_images], y[:args.clean_images], None),
-        "fgsm_accuracy": accuracy_under_attack(model, x[:n], y[:n], AttackConfig.fgsm(pgd.epsilon)),
-        "pgd_accuracy": accuracy_under_attack(model, x[:n], y[:n], pgd),
-        "pgd_attack": pgd.describe(),
-        "clean_images": min(args.clean_images, len(x)), "pgd_images": min(n, len(x)),
+        "clean_images": min(args.clean_images, len(x)),
+        "strong_accuracy": worst_case_accuracy(model, x[:n], y[:n], attacks),
+        "strong_attacks": [attack.describe() for attack in attacks], "strong_images": n,
+        "worst_case_per_image": True,
+        # Each attack alone with one start, to show what restarts and the worst case add.
+        "per_attack_one_start": {attack.describe(): worst_case_accuracy(model, x[:n], y[:n], [single])
+                                 for attack in attacks for single in [replace(attack, restarts=1)]},
+        "fgsm_accuracy": accuracy_under_attack(model, x[:n], y[:n], AttackConfig.fgsm(epsilon)),
+        "weak_pgd_accuracy": accuracy_under_attack(model, x[:n], y[:n], weak), "weak_pgd_attack": weak.describe(),
     }
     result["eval_seconds"] = round(time.perf_counter() - started, 1)
     return result
@@ -106,16 +124,17 @@ def generator_attack(model, x, y, samples: list[int], args, epsilon: float):
     real = [p for p, sample in zip(result.pairs, pairs.samples, strict=True) if p.target != y[sample]]
     wins = [p for p in real if p.success]
 
-    def median(values):
-        return float(np.median(values)) if values else None
+    def stat(function, values):
+        return float(function(values)) if values else None
 
+    within = sum(p.linf <= epsilon + 1e-6 for p in wins)
     summary = {"pairs": len(real), "successes": len(wins), "success_rate": len(wins) / max(len(real), 1),
-               "median_rounds": median([p.rounds for p in wins]), "median_l2": median([p.l2 for p in wins]),
-               "median_linf": median([p.linf for p in wins]),
-               "mean_l2": float(np.mean([p.l2 for p in wins])) if wins else None,
                # Successes that stay inside the L-infinity budget the robust model was trained for.
-               "successes_within_epsilon": sum(p.linf <= epsilon + 1e-6 for p in wins),
+               "successes_within_epsilon": within, "success_rate_within_epsilon": within / max(len(real), 1),
                "seconds": round(result.seconds, 1)}
+    for name in ("rounds", "l2", "linf"):
+        values = [getattr(p, name) for p in wins]
+        summary[f"median_{name}"], summary[f"max_{name}"] = stat(np.median, values), stat(np.max, values)
     return summary, result
 
 
@@ -186,18 +205,21 @@ def bench_dataset(dataset: str, args) -> dict:
 def goals(dataset: str, report: dict) -> dict:
     robust, standard = report["robust"], report["standard"]
     g_std, g_rob = standard["generator"], robust["generator"]
-    ratio = None
-    if g_std["median_l2"] and g_rob["median_l2"]:
-        ratio = g_rob["median_l2"] / g_std["median_l2"]
+
+    def ratio(name):
+        return g_rob[name] / g_std[name] if g_std[name] and g_rob[name] else None
+
     return {
         "clean": {"goal": GOALS[dataset]["clean"], "value": robust["clean_accuracy"],
                   "met": robust["clean_accuracy"] >= GOALS[dataset]["clean"]},
-        "pgd": {"goal": GOALS[dataset]["pgd"], "value": robust["pgd_accuracy"],
-                "met": robust["pgd_accuracy"] >= GOALS[dataset]["pgd"]},
+        "strong": {"goal": GOALS[dataset]["strong"], "value": robust["strong_accuracy"],
+                   "images": robust["strong_images"], "met": robust["strong_accuracy"] >= GOALS[dataset]["strong"]},
+        # Stated as measured: the generator has no budget, so its plain success rate stays near 100%;
+        # what robustness changes is whether it succeeds inside the epsilon ball and how far it must go.
         "generator": {"standard_success_rate": g_std["success_rate"], "robust_success_rate": g_rob["success_rate"],
-                      "median_l2_ratio": ratio,
-                      "met": (g_std["success_rate"] >= 0.8 and g_rob["success_rate"] <= 0.2)
-                      or (ratio is not None and ratio >= 3)},
+                      "standard_success_rate_within_epsilon": g_std["success_rate_within_epsilon"],
+                      "robust_success_rate_within_epsilon": g_rob["success_rate_within_epsilon"],
+                      "median_l2_ratio": ratio("median_l2"), "median_linf_ratio": ratio("median_linf")},
     }
 
 

@@ -153,9 +153,10 @@ class AdversarialTask(Task):
         summary = self.attack_result.summary()
         source = "reused" if self.reused else "trained and saved"
         print(f"classifier {self.model_path} ({source}): test accuracy {trainer.metrics['test_accuracy']:.4f}")
-        print(f"attack: {summary['successes']}/{summary['pairs']} pairs reached confidence {self.config.confidence} "
-              f"in {summary['seconds']:.1f} s; median rounds {summary['median_rounds']:g}, median L2 "
-              f"{summary['median_l2']:.3f}, median Linf {summary['median_linf']:.3f}")
+        print(f"attack: {summary['successes']}/{summary['pairs']} pairs (own class left out) reached confidence "
+              f"{self.config.confidence} in {summary['seconds']:.1f} s; rounds median {summary['median_rounds']:g} "
+              f"max {summary['max_rounds']:g}, L2 median {summary['median_l2']:.3f} max {summary['max_l2']:.3f}, "
+              f"Linf median {summary['median_linf']:.3f} max {summary['max_linf']:.3f}")
         print(f"grid: {trainer.run_dir / 'attack_grid.png'}  table: {trainer.run_dir / 'attack_pairs.csv'}")
 
     def _export(self, trainer) -> None:
@@ -282,10 +283,12 @@ class AdversarialTask(Task):
             return []
         summary = self.attack_result.summary()
         c = self.config
-        text = (f"{summary['successes']} of {summary['pairs']} pairs reached their target with confidence "
-                f">= {c.confidence} (success rate {summary['success_rate']:.0%}); median L2 "
-                f"{summary['median_l2']:.3f}, median Linf {summary['median_linf']:.3f}, median rounds "
-                f"{summary['median_rounds']:g}, attack time {summary['seconds']:.1f} s. Generator Adam "
+        text = (f"{summary['successes']} of {summary['pairs']} pairs (the {summary['own_class_pairs']} pairs whose "
+                f"target is the image's own class left out) reached their target with confidence >= "
+                f"{c.confidence} (success rate {summary['success_rate']:.0%}); L2 median {summary['median_l2']:.3f} "
+                f"(max {summary['max_l2']:.3f}), Linf median {summary['median_linf']:.3f} (max "
+                f"{summary['max_linf']:.3f}), rounds median {summary['median_rounds']:g} (max "
+                f"{summary['max_rounds']:g}), attack time {summary['seconds']:.1f} s. Generator Adam "
                 f"{c.generator_lr:g}, composite Adam {c.composite_lr:g}, at most {c.max_rounds} rounds.\n\n"
                 "![grid](attack_grid.png)\n")
         return [("Attack summary", text), ("Attack per pair", self._pair_table())]

@@ -6,7 +6,7 @@ import keras
 import numpy as np
 import pytest
 
-from tasks.simple_generator import AttackConfig, PairImages, attack, make_pairs, tile_grid
+from tasks.simple_generator import AttackConfig, AttackResult, PairImages, PairResult, attack, make_pairs, tile_grid
 
 SHAPE = (6, 6, 1)
 
@@ -120,3 +120,17 @@ def test_pairs_and_grid_layout():
     grid = tile_grid(images(2), np.zeros((20, *SHAPE), "float32"), 10)
     assert grid.shape == (2 * 6, 11 * 6, 1)
     np.testing.assert_array_equal(grid[6:12, :6], images(2)[1])
+
+
+def test_summary_leaves_out_own_class_pairs_and_gives_the_maximum():
+    def pair(target, rounds, l2, linf, success=True):
+        return PairResult(0, 3, target, success, 0.95, target, 0.95, rounds, l2, linf)
+
+    pairs = [pair(3, 0, 0.0, 0.0), pair(1, 10, 1.0, 0.1), pair(2, 30, 3.0, 0.5), pair(4, 20, 2.0, 0.2),
+             pair(5, 50, 9.0, 0.9, success=False)]
+    summary = AttackResult(pairs, np.zeros((5, 1)), np.zeros((1, 5))).summary()
+    assert summary["pairs"] == 4 and summary["own_class_pairs"] == 1 and summary["successes"] == 3
+    assert summary["success_rate"] == 0.75
+    assert (summary["median_rounds"], summary["max_rounds"]) == (20, 30)
+    assert (summary["median_l2"], summary["max_l2"]) == (2.0, 3.0)
+    assert (summary["median_linf"], summary["max_linf"]) == (0.2, 0.5)
