@@ -186,7 +186,7 @@ def test_a_few_real_mnist_batches_make_a_model_that_resists_fgsm(data_dir, train
     task.data_dir = data_dir
     Trainer(trainer_config(max_epochs=1, limit_train_batches=60, limit_val_batches=2,
                            log_every_n_steps=20)).fit(task)
-    x, y = task.test_data()
+    x, y, _ = task.test_data()
     clean = accuracy_under_attack(task.model, x[:300], y[:300], None)
     fgsm = accuracy_under_attack(task.model, x[:300], y[:300], tasks.attacks.AttackConfig.fgsm(0.3))
     assert task.data_checksums() == {"mnist.npz": "06af5dfe73b70e3bc1c36439982b18a8d76803db9b544f6fdf838a37fbb01b64"}
