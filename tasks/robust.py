@@ -55,8 +55,9 @@ class Recipe:
 
 RECIPES = {
     # MNIST PGD training: 10 steps of 2.5 eps / 10, a quarter of Madry's PGD-40 cost.
-    "mnist": Recipe(epsilon=0.3, train_pgd_steps=10, train_pgd_step_size=0.075, epochs=10, batch_size=100, max_learning_rate=5e-3,
-                    epsilon_ramp=0.25, validation_size=5000, augment=False, input_shape=(28, 28, 1)),
+    "mnist": Recipe(epsilon=0.3, train_pgd_steps=10, train_pgd_step_size=0.075, epochs=10, batch_size=100,
+                    max_learning_rate=5e-3, epsilon_ramp=0.25, validation_size=5000, augment=False,
+                    input_shape=(28, 28, 1)),
     "cifar10": Recipe(epsilon=8 / 255, train_pgd_steps=7,
                       train_pgd_step_size=2 / 255, epochs=25, batch_size=128, max_learning_rate=2e-3,
                       epsilon_ramp=0.15, validation_size=1000, augment=True, input_shape=(32, 32, 3)),

@@ -7,8 +7,17 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from tasks.attacks import (AttackConfig, accuracy_under_attack, attack_loss, distances, loss_gradient, perturb,
-                           robust_mask, strong_attacks, worst_case_accuracy)
+from tasks.attacks import (
+    AttackConfig,
+    accuracy_under_attack,
+    attack_loss,
+    distances,
+    loss_gradient,
+    perturb,
+    robust_mask,
+    strong_attacks,
+    worst_case_accuracy,
+)
 from trainer.errors import UserError
 
 
