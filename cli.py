@@ -37,7 +37,7 @@ class Progress(str, Enum):
 
 # Options shared by the commands that mean the same thing in each.
 DataDir = Annotated[Path | None, typer.Option(help="Data folder; else $TRAINLAB_DATA, else ~/.keras/datasets.")]
-Seed = Annotated[int, typer.Option(help="Seeds Python, NumPy and TensorFlow; the same seed gives the same metrics on CPU.")]
+Seed = Annotated[int, typer.Option(help="Seeds Python, NumPy and TensorFlow: initial weights and batch order (--deterministic for identical reruns).")]
 LogDir = Annotated[Path, typer.Option(help="TensorBoard root; runs go to <logdir>/<task>/<run-name>/.")]
 RunName = Annotated[str | None, typer.Option(help="Run folder name; default: a timestamp.")]
 ProgressOpt = Annotated[Progress, typer.Option(help="Progress display; auto picks rich on a terminal.")]
@@ -139,6 +139,8 @@ def fit(
     task: Annotated[str, typer.Argument(help=f"The task to train: {', '.join(TASKS)}.")],
     data_dir: DataDir = None,
     seed: Seed = 42,
+    seeds: Annotated[int, typer.Option(help="Studies train each model once per seed (seed, seed+1, ...) and report mean and sd.")] = 1,
+    deterministic: Annotated[bool, typer.Option(help="TensorFlow op determinism: reruns on the same machine give the same metrics.")] = False,
     max_epochs: Annotated[int | None, typer.Option(help="Epochs to train; default: the task's own.")] = None,
     batch_size: Annotated[int | None, typer.Option(help="Batch size; default: the task's own.")] = None,
     limit_train_batches: Annotated[int | None, typer.Option(help="Train on at most N batches per epoch.")] = None,
@@ -182,14 +184,19 @@ def fit(
     def action():
         from tasks import build_task
         from trainer import Trainer, TrainerConfig
+        from trainer.errors import UserError
 
         built = build_task(task, options, data_dir)
         config = TrainerConfig(
             max_epochs=built.default_epochs if max_epochs is None else max_epochs,
             limit_train_batches=limit_train_batches, limit_val_batches=limit_val_batches,
-            fast_dev_run=fast_dev_run, seed=seed, strategy=strategy.value, log_every_n_steps=log_every_n_steps,
-            logdir=str(logdir), run_name=run_name, resume=resume, progress=progress.value,
+            fast_dev_run=fast_dev_run, seed=seed, seeds=seeds, deterministic=deterministic, strategy=strategy.value,
+            log_every_n_steps=log_every_n_steps, logdir=str(logdir), run_name=run_name, resume=resume,
+            progress=progress.value,
         )
+        if config.seeds > 1 and not getattr(built, "runs_per_seed", False):
+            raise UserError(f"--seeds {config.seeds}: task {built.name} trains one model per run; "
+                            f"repeat it with --seed {config.seed}, --seed {config.seed + 1}, ... instead")
         trainer = Trainer(config, callbacks=_default_callbacks(built, patience))
         built.run(trainer)
         typer.echo(f"run folder: {trainer.run_dir}")

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from trainer.errors import UserError
 
@@ -20,6 +20,13 @@ class TrainerConfig:
     # One batch of training and validation, one epoch, no checkpoints: proves the wiring in seconds.
     fast_dev_run: bool = False
     seed: int = 42
+    # One draw proves little: a study that repeats per seed trains each model with seed, seed+1, ...
+    # and reports mean and sd. 1 keeps a run one draw (and as fast as before).
+    seeds: int = field(default=1, metadata={"help": "Studies train each model once per seed (seed, seed+1, ...) "
+                                                    "and report mean and sd."})
+    # Off by default: deterministic kernels are slower on some devices and a few ops have none (they raise).
+    deterministic: bool = field(default=False, metadata={"help": "TensorFlow op determinism: reruns on the "
+                                                                 "same machine give the same metrics."})
     strategy: str = "default"
     # Metrics are read back from the device only every N steps: one host sync per logged step.
     log_every_n_steps: int = 50
@@ -36,13 +43,18 @@ class TrainerConfig:
             raise UserError(f"strategy {self.strategy!r} is unknown; use one of {', '.join(STRATEGIES)}")
         if self.progress not in PROGRESS_MODES:
             raise UserError(f"progress {self.progress!r} is unknown; use one of {', '.join(PROGRESS_MODES)}")
-        for name in ("max_epochs", "log_every_n_steps", "keep_checkpoints"):
+        for name in ("max_epochs", "log_every_n_steps", "keep_checkpoints", "seeds"):
             if getattr(self, name) < 1:
                 raise UserError(f"--{name.replace('_', '-')} must be at least 1, got {getattr(self, name)}")
         for name in ("limit_train_batches", "limit_val_batches"):
             value = getattr(self, name)
             if value is not None and value < 1:
                 raise UserError(f"--{name.replace('_', '-')} must be at least 1, got {value}")
+
+    @property
+    def run_seeds(self) -> tuple[int, ...]:
+        """The seeds a per-seed study trains with: ``seed``, ``seed + 1``, ... (``seeds`` of them)."""
+        return tuple(self.seed + offset for offset in range(self.seeds))
 
     @property
     def effective(self) -> TrainerConfig:
