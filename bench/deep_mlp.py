@@ -6,6 +6,7 @@
     python bench/deep_mlp.py loop        # the Trainer's loop alone vs model.fit, one model, one epoch
     python bench/deep_mlp.py cli --logdir logs   # wall time of `python cli.py fit deep-mlp` (run kept)
     python bench/deep_mlp.py init-ratio   # ReLU at initialization: [0, 1] vs standardized inputs, Glorot vs He
+    python bench/deep_mlp.py render logs/deep-mlp/<run>   # the run's table, figures, report from its study.json
 
 Goals: gradient logging at the default interval <= 1.05x the epoch time without it; the full
 default grid through the Trainer <= 1.05x the bare-Keras script. Set TRAINLAB_DATA to the folder
@@ -255,6 +256,21 @@ def init_ratio(depths=(5, 20, 40), seeds=(42, 43, 44), activations=("relu", "tan
     return report
 
 
+def render(run: str) -> dict:
+    """Rewrites a finished run's table, figures and report from its study.json with the code at hand."""
+    from tasks.deep_mlp import DeepMLPConfig, DeepMLPTask
+    from tasks.deep_mlp_study import Study
+
+    results = json.loads((Path(run) / "study.json").read_text())
+    config = json.loads((Path(run) / "config.json").read_text())["task_config"]
+    study = Study(DeepMLPTask(DeepMLPConfig(**config)), Path(run))
+    for result in results:
+        study.add(result)
+    with contextlib.redirect_stdout(sys.stderr):  # the study's table would spoil the JSON on stdout
+        study.write()
+    return {"run": run, "models": len(results), "metrics": study.metrics()}
+
+
 def cli_grid(logdir: str) -> dict:
     """Wall time of the user's command, `python cli.py fit deep-mlp`, imports included; the run stays in logdir."""
     started, children = time.perf_counter(), resource.getrusage(resource.RUSAGE_CHILDREN)
@@ -278,6 +294,8 @@ def main(argv: list[str]) -> None:
         report["grid"] = grid()
     if what == "loop":
         report["loop"] = loop()
+    if what == "render":
+        report["render"] = render(argv[1])
     if what == "init-ratio":
         report["init_ratio"] = init_ratio()
     if what == "cli":

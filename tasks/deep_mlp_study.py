@@ -305,8 +305,8 @@ def observations(results: list[dict]) -> list[str]:
     """Statements the numbers of this run support, each with the numbers that support it."""
     if not results:
         return ["No model finished, so there is nothing to observe."]
-    return [chance_observation(results), *gradient_observations(results), *lecun_vs_tanh(results),
-            spread_observation(results)]
+    return [chance_observation(results), *gradient_observations(results), growth_observation(results),
+            *lecun_vs_tanh(results), spread_observation(results)]
 
 
 def _name(row: dict) -> str:
@@ -388,6 +388,24 @@ def _paired_wins(lecun: list[dict], tanh: list[dict]) -> str:
         return ""
     wins = sum(a["history"][0]["val_accuracy"] > b["history"][0]["val_accuracy"] for a, b in pairs)
     return f", LeCun ahead in {wins} of {len(pairs)} seeds"
+
+
+def growth_observation(results: list[dict]) -> str:
+    """Vanishing or unstable? Models that learned but whose first layer ends with larger gradients than
+    the output layer, and those whose validation accuracy fell from one epoch to the next."""
+    learned = [r for r in summarize(results) if r["test_accuracy"][0] >= AT_CHANCE_BELOW]
+    grew = [f"{_name(r)} ({r['gradient_ratio_init']:.2e} at initialization, {r['gradient_ratio_trained']:.2e} "
+            "after training)" for r in learned if r["gradient_ratio_trained"] > max(1.0, r["gradient_ratio_init"])]
+    fell = []
+    for row in learned:
+        runs = _runs(results, row["depth"], row["activation"])
+        drops = [r for r in runs if any(b["val_accuracy"] < a["val_accuracy"]
+                                        for a, b in zip(r["history"], r["history"][1:]))]
+        if drops:
+            fell.append(f"{_name(row)} ({len(drops)} of {len(runs)})")
+    return ("Ratio above 1 after training (the first hidden layer's largest gradient exceeds the output "
+            f"layer's; median over seeds): {', '.join(grew) or 'none'}. Validation accuracy fell from one "
+            f"epoch to the next (runs of the model's seeds): {', '.join(fell) or 'none'}.")
 
 
 def spread_observation(results: list[dict]) -> str:

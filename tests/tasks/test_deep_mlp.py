@@ -225,3 +225,15 @@ def test_real_mnist_run_is_visible_in_tensorboard(data_dir, tmp_path):
         scalars = wait_for(f"{url}/data/plugin/scalars/tags", lambda d: "deep-mlp/tb/5-lecun/train" in d)
         assert {"max_abs_gradient/hidden_01", "epoch_loss"} <= set(scalars["deep-mlp/tb/5-lecun/train"])
         assert "epoch_accuracy" in scalars["deep-mlp/tb/5-lecun/validation"]
+
+
+def test_growth_observation_names_unstable_models_not_vanished_ones():
+    steady = result(5, "lecun", 0.95, 0.9, (0.5, 0.9, 1.0))
+    unstable = {**result(40, "tanh", 0.6, 0.7, (0.65, 1.0)), "trained_gradients": [2.74, 1.0]}
+    unstable["history"] = [{"epoch": 1, "val_accuracy": 0.75}, {"epoch": 2, "val_accuracy": 0.70}]
+    stuck = {**result(40, "sigmoid", 0.11, 0.1, (1e-25, 1.0)), "trained_gradients": [3.0, 1.0]}
+    line = observations([steady, unstable, stuck])[3]
+    assert "after training (the first hidden layer's largest gradient exceeds" in line
+    assert "tanh at depth 40 (6.50e-01 at initialization, 2.74e+00 after training)" in line
+    assert line.endswith("epoch to the next (runs of the model's seeds): tanh at depth 40 (1 of 1).")
+    assert "sigmoid" not in line and "lecun" not in line
