@@ -94,3 +94,20 @@ def test_a_task_without_a_name_is_named_after_its_class():
         name = "my-digits"
 
     assert (ImageNetSubsetTask.name, Digits.name) == ("image-net-subset", "my-digits")
+
+
+def test_shipped_models_are_found_from_any_folder(tmp_path, monkeypatch):
+    from tasks.adversarial_config import AdversarialConfig
+    from tasks.emotion_config import EmotionConfig
+    from tasks.robust_config import RobustConfig
+    from trainer.shipped import find_model
+
+    monkeypatch.chdir(tmp_path)
+    assert find_model("models/emotion.h5") == ROOT / "models/emotion.h5"
+    assert find_model("models/none.h5") == Path("models/none.h5")
+    (tmp_path / "models").mkdir()
+    (tmp_path / "models/emotion.h5").write_bytes(b"a user's own")
+    assert find_model("models/emotion.h5") == Path("models/emotion.h5")
+    assert EmotionConfig(model="models/emotion.h5").model == "models/emotion.h5"
+    assert RobustConfig(model="models/mnist_robust.h5").model == str(ROOT / "models/mnist_robust.h5")
+    assert AdversarialConfig(model="models/mnist_cnn.h5").model == str(ROOT / "models/mnist_cnn.h5")
