@@ -216,7 +216,7 @@ def _task_command(help_text: str, groups: dict, task_argument: bool = False):
     parameters = [inspect.Parameter("typer_context", inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation=typer.Context)]
     if task_argument:
         parameters.append(inspect.Parameter("task", inspect.Parameter.POSITIONAL_OR_KEYWORD, default=None, annotation=Annotated[
-            str | None, typer.Argument(help="A task name (`tasks` lists them) or a Task class as module:Class.")]))
+            str | None, typer.Argument(metavar="TASK", help="A task name (`tasks` lists them) or a Task class as module:Class.")]))
     for panel, options in groups.items():
         parameters += [_parameter(option, panel) for option in options]
 
