@@ -31,6 +31,7 @@ from trainer import Task
 class DigitsConfig:
     units: int = field(default=8, metadata={"help": "Hidden units of the classifier."})
     samples: int = field(default=256, metadata={"help": "Training samples."})
+    interval: int | float = field(default=1.0, metadata={"help": "Batches (int) or a fraction of an epoch."})
 
 
 class Digits(Task):
@@ -72,6 +73,13 @@ not_a_task = 3
 '''
 
 
+def readme_plugin() -> str:
+    """The complete plug-in of the README's library section, as a user would save it."""
+    readme = (ROOT / "README.md").read_text()
+    start = readme.index("```python\n# digits.py") + len("```python\n")
+    return readme[start:readme.index("```", start)]
+
+
 def cli(*args, cwd: Path, env=None, timeout=300) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, str(ROOT / "cli.py"), *map(str, args)], capture_output=True, text=True,
                           env={**os.environ, **(env or {})}, cwd=cwd, timeout=timeout)
@@ -104,33 +112,38 @@ def dist_info(site: Path, name: str, entry_points: dict[str, str], summary: str)
 
 
 @pytest.mark.slow
-def test_a_task_from_its_own_module_trains_checkpoints_resumes_and_logs(plugin):
-    first = cli("fit", "my_digits:Digits", "--units", "4", "--run-name", "a", "--progress", "plain", cwd=plugin)
+def test_the_readme_plugin_trains_checkpoints_resumes_and_logs(tmp_path):
+    folder = tmp_path / "work"  # outside the repository: the module is found in the working folder
+    folder.mkdir()
+    (folder / "digits.py").write_text(readme_plugin())
+    args = ("--units", "16", "--run-name", "a", "--progress", "plain")
+    first = cli("fit", "digits:Digits", "--max-epochs", "2", *args, cwd=folder)
     assert first.returncode == 0, first.stderr
     assert "[digits] epoch 2/2" in first.stdout and "run folder: logs/digits/a" in first.stdout
-    run = plugin / "logs/digits/a"
+    run = folder / "logs/digits/a"
     assert sorted(p.name for p in (run / "checkpoints").glob("state-*.json")) == ["state-1.json", "state-2.json"]
-    assert json.loads((run / "config.json").read_text())["task_config"]["units"] == 4
+    assert json.loads((run / "config.json").read_text())["task_config"]["units"] == 16
 
-    resumed = cli("fit", "my_digits:Digits", "--units", "4", "--max-epochs", "3", "--run-name", "a", "--resume",
-                  "--progress", "plain", cwd=plugin)
+    resumed = cli("fit", "digits:Digits", "--max-epochs", "3", "--resume", *args, cwd=folder)
     assert resumed.returncode == 0, resumed.stderr
     assert "epoch 1/3" not in resumed.stdout and "[digits] epoch 3/3" in resumed.stdout
     assert json.loads((run / "metrics.json").read_text())["epochs"] == 3
     assert [step for step, _ in read_scalars(run / "train", "epoch_loss")] == [0, 1, 2]
 
-    tested = cli("test", "my_digits:Digits", "--units", "4", "--checkpoint", run, "--progress", "none", cwd=plugin)
+    tested = cli("test", "digits:Digits", "--units", "16", "--checkpoint", run, "--progress", "none", cwd=folder)
     assert tested.returncode == 0, tested.stderr
     assert "test_accuracy: " in tested.stdout
-    reported = cli("report", cwd=plugin)
+    reported = cli("report", cwd=folder)
     assert reported.returncode == 0
-    assert "| digits | [a](digits/a/report.md) |" in (plugin / "logs/REPORT.md").read_text()
+    assert "| digits | [a](digits/a/report.md) |" in (folder / "logs/REPORT.md").read_text()
+    assert_one_line_error(cli("fit", "digits:Digits", "--units", "0", cwd=folder), "--units must be at least 1, got 0")
 
 
 def test_a_plugin_help_shows_its_options_and_the_trainers(plugin):
     result = cli("fit", "my_digits:Digits", "--help", cwd=plugin)
     assert result.returncode == 0, result.stderr
     assert "--units" in result.stdout and "Hidden units of the classifier" in result.stdout
+    assert "--interval" in result.stdout
     assert "--max-epochs" in result.stdout and "--depths" not in result.stdout
 
 
