@@ -132,6 +132,27 @@ def _task_options(**options) -> dict:
 
 
 DEEP, ADV, ROBUST, EMOTION = "deep-mlp options", "adversarial options", "robust options", "emotion options"
+LOOP = "training loop options (Lightning's Trainer flags)"
+
+
+def _help(name: str) -> str:
+    """A TrainerConfig field's help, so the flag and the field say the same thing."""
+    import dataclasses
+
+    from trainer.config import TrainerConfig
+
+    return next(f.metadata["help"] for f in dataclasses.fields(TrainerConfig) if f.name == name)
+
+
+def _val_check_interval(text: str | None) -> float | int | None:
+    """``0.25`` is a fraction of an epoch, ``100`` a step count, as in Lightning."""
+    if text is None:
+        return None
+    try:
+        return float(text) if any(c in text for c in ".eE") else int(text)
+    except ValueError:
+        raise _fail(f"--val-check-interval {text!r} is neither a step count (e.g. 100) nor a fraction "
+                    "of an epoch (e.g. 0.25)", code=2) from None
 
 
 @app.command()
@@ -151,6 +172,26 @@ def fit(
     logdir: LogDir = Path("logs"),
     run_name: RunName = None,
     progress: ProgressOpt = Progress.auto,
+    precision: Annotated[str, typer.Option(help=_help("precision"), rich_help_panel=LOOP)] = "32",
+    gradient_clip_val: Annotated[float | None, typer.Option(help=_help("gradient_clip_val"), rich_help_panel=LOOP)] = None,
+    gradient_clip_algorithm: Annotated[str, typer.Option(help=_help("gradient_clip_algorithm"), rich_help_panel=LOOP)]
+    = "norm",
+    accumulate_grad_batches: Annotated[int, typer.Option(help=_help("accumulate_grad_batches"), rich_help_panel=LOOP)] = 1,
+    weight_averaging: Annotated[str, typer.Option(help=_help("weight_averaging"), rich_help_panel=LOOP)] = "none",
+    ema_decay: Annotated[float, typer.Option(help=_help("ema_decay"), rich_help_panel=LOOP)] = 0.999,
+    swa_epoch_start: Annotated[float, typer.Option(help=_help("swa_epoch_start"), rich_help_panel=LOOP)] = 0.8,
+    max_time: Annotated[str | None, typer.Option(help=_help("max_time"), rich_help_panel=LOOP)] = None,
+    val_check_interval: Annotated[str | None, typer.Option(help=_help("val_check_interval"), rich_help_panel=LOOP)]
+    = None,
+    check_val_every_n_epoch: Annotated[int, typer.Option(help=_help("check_val_every_n_epoch"), rich_help_panel=LOOP)]
+    = 1,
+    profiler: Annotated[str, typer.Option(help=_help("profiler"), rich_help_panel=LOOP)] = "none",
+    save_top_k: Annotated[int | None, typer.Option(help="ModelCheckpoint: keep the K best weight files by --monitor.",
+                                                   rich_help_panel=LOOP)] = None,
+    monitor: Annotated[str, typer.Option(help="ModelCheckpoint's metric, e.g. val_accuracy.", rich_help_panel=LOOP)]
+    = "val_loss",
+    monitor_mode: Annotated[str, typer.Option(help="min, max or auto (max for accuracy-like names).",
+                                              rich_help_panel=LOOP)] = "auto",
     depths: Annotated[str | None, typer.Option(help="Hidden-layer counts, e.g. 5,20,40.", rich_help_panel=DEEP)] = None,
     activations: Annotated[str | None, typer.Option(help="e.g. relu,tanh,sigmoid,lecun.", rich_help_panel=DEEP)] = None,
     grad_every: Annotated[int | None, typer.Option(help="Gradient histograms every N steps.", rich_help_panel=DEEP)] = None,
@@ -170,6 +211,7 @@ def fit(
     tune_batches: Annotated[int | None, typer.Option(help="Training batches per trial epoch (default 100).", rich_help_panel=EMOTION)] = None,
 ) -> None:
     """Train TASK through the Trainer, logging to TensorBoard and checkpointing every epoch."""
+    interval = _val_check_interval(val_check_interval)
     options = _task_options(
         batch_size=batch_size, depths=_int_list(depths, "--depths"), activations=_str_list(activations),
         grad_every=grad_every, dataset=dataset, retrain=retrain, samples=_int_list(samples, "--samples"),
@@ -189,12 +231,32 @@ def fit(
             limit_train_batches=limit_train_batches, limit_val_batches=limit_val_batches,
             fast_dev_run=fast_dev_run, seed=seed, strategy=strategy.value, log_every_n_steps=log_every_n_steps,
             logdir=str(logdir), run_name=run_name, resume=resume, progress=progress.value,
+            precision=precision, gradient_clip_val=gradient_clip_val, gradient_clip_algorithm=gradient_clip_algorithm,
+            accumulate_grad_batches=accumulate_grad_batches, weight_averaging=weight_averaging, ema_decay=ema_decay,
+            swa_epoch_start=swa_epoch_start, max_time=max_time, val_check_interval=interval,
+            check_val_every_n_epoch=check_val_every_n_epoch, profiler=profiler,
         )
-        trainer = Trainer(config, callbacks=_default_callbacks(built, patience))
+        checkpointing = _model_checkpoint(config, save_top_k, monitor, monitor_mode)
+        trainer = Trainer(config, callbacks=[*_default_callbacks(built, patience), *checkpointing])
         built.run(trainer)
+        if trainer.stop_reason:
+            typer.echo(f"stopped: {trainer.stop_reason}")
+        if trainer.profiler.enabled:
+            from trainer.profiler import profile_table
+
+            typer.echo(profile_table(trainer.profiler.summary(), trainer.fit_seconds))
         typer.echo(f"run folder: {trainer.run_dir}")
 
     _run(action)
+
+
+def _model_checkpoint(config, save_top_k: int | None, monitor: str, mode: str) -> list:
+    """A ModelCheckpoint when asked for (--save-top-k), or under weight averaging to keep the averaged last weights."""
+    from callbacks import ModelCheckpoint
+
+    if save_top_k is None and config.weight_averaging == "none":
+        return []
+    return [ModelCheckpoint(monitor=monitor, mode=mode, save_top_k=save_top_k or 0, save_last=True)]
 
 
 def _default_callbacks(task, patience: int | None) -> list:
@@ -214,6 +276,7 @@ def test(
     model: Annotated[Path | None, typer.Option(help="An exported model (.h5) to evaluate.")] = None,
     dataset: Annotated[DatasetName | None, typer.Option(help="mnist or cifar10 (adversarial, robust).")] = None,
     checkpoint: Annotated[Path | None, typer.Option(help="A run folder whose newest checkpoint to load.")] = None,
+    which: Annotated[str, typer.Option(help="best: ModelCheckpoint's best file; last: the last weights.")] = "last",
     logdir: LogDir = Path("logs"),
     run_name: RunName = None,
     progress: ProgressOpt = Progress.auto,
@@ -225,11 +288,14 @@ def test(
     def action():
         from tasks import build_task
         from trainer import Trainer, TrainerConfig
+        from trainer.errors import UserError
 
         built = build_task(task, options, data_dir)
         config = TrainerConfig(seed=seed, logdir=str(logdir), run_name=run_name, progress=progress.value)
         trainer = Trainer(config)
-        results = trainer.test(built, checkpoint=checkpoint)
+        if which not in ("best", "last"):
+            raise UserError(f"--which {which!r} is unknown; use best or last")
+        results = trainer.test(built, checkpoint=checkpoint, which=which)
         for name, value in results.items():
             typer.echo(f"test_{name}: {value:.4f}")
         typer.echo(f"run folder: {trainer.run_dir}")
