@@ -239,7 +239,7 @@ def fit(
         checkpointing = _model_checkpoint(config, save_top_k, monitor, monitor_mode)
         trainer = Trainer(config, callbacks=[*_default_callbacks(built, patience), *checkpointing])
         built.run(trainer)
-        if trainer.stop_reason:
+        if trainer.stop_reason and not trainer.stop_reason.startswith("reached --max-epochs"):
             typer.echo(f"stopped: {trainer.stop_reason}")
         if trainer.profiler.enabled:
             from trainer.profiler import profile_table
@@ -299,6 +299,43 @@ def test(
         for name, value in results.items():
             typer.echo(f"test_{name}: {value:.4f}")
         typer.echo(f"run folder: {trainer.run_dir}")
+
+    _run(action)
+
+
+@app.command("lr-find")
+def lr_find(
+    task: Annotated[str, typer.Argument(help=f"The task whose learning rate to find: {', '.join(TASKS)}.")],
+    data_dir: DataDir = None,
+    seed: Seed = 42,
+    batch_size: Annotated[int | None, typer.Option(help="Batch size; default: the task's own.")] = None,
+    min_lr: Annotated[float, typer.Option(help="First rate of the sweep.")] = 1e-7,
+    max_lr: Annotated[float, typer.Option(help="Last rate of the sweep.")] = 1.0,
+    num_steps: Annotated[int, typer.Option(help="Training steps of the sweep (fewer when the loss diverges).")] = 200,
+    logdir: LogDir = Path("logs"),
+    run_name: RunName = None,
+    progress: ProgressOpt = Progress.none,
+) -> None:
+    """Learning-rate range test: an exponential sweep, a suggested rate, the curve as PNG and TensorBoard image."""
+    options = _task_options(batch_size=batch_size)
+    _quiet_tensorflow()
+
+    def action():
+        from tasks import build_task
+        from trainer import TrainerConfig
+        from trainer.lr_finder import LearningRateFinder, find_learning_rate
+
+        built = build_task(task, options, data_dir)
+        finder = LearningRateFinder(min_lr=min_lr, max_lr=max_lr, num_steps=num_steps)
+        config = TrainerConfig(seed=seed, logdir=str(logdir), run_name=run_name, progress=progress.value)
+        trainer, suggestion = find_learning_rate(built, config, finder)
+        ending = "the loss diverged" if finder.stopped_early else "the sweep ended"
+        typer.echo(f"swept {len(finder.rates)} steps from {finder.rates[0]:.1e} to {finder.rates[-1]:.1e} ({ending})")
+        if suggestion is None:
+            typer.echo("no suggestion: too few steps before the loss diverged; lower --max-lr or raise --num-steps")
+        else:
+            typer.echo(f"suggested learning rate: {suggestion:.2e} (steepest fall of the smoothed loss)")
+        typer.echo(f"curve: {trainer.run_dir / 'lr_find.png'} (TensorBoard image lr_find)")
 
     _run(action)
 

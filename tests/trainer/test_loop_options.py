@@ -175,7 +175,8 @@ def test_simple_profiler_times_each_section_and_writes_them_to_the_report(traine
     assert sum(row["seconds"] for row in summary.values()) > 0
     metrics = json.loads((tmp_path / "logs/toy/prof/metrics.json").read_text())
     # teardown's hooks come after the write; every other section is final by then.
-    assert metrics["profile"]["train step"] == summary["train step"] and metrics["stop_reason"] == "reached --max-epochs 2"
+    assert metrics["profile"]["train step"] == summary["train step"]
+    assert metrics["stop_reason"] == "reached --max-epochs 2"
     assert "## Profile (--profiler simple)" in (tmp_path / "logs/toy/prof/report.md").read_text()
 
 
