@@ -144,16 +144,6 @@ def _help(name: str) -> str:
     return next(f.metadata["help"] for f in dataclasses.fields(TrainerConfig) if f.name == name)
 
 
-def _val_check_interval(text: str | None) -> float | int | None:
-    """``0.25`` is a fraction of an epoch, ``100`` a step count, as in Lightning."""
-    if text is None:
-        return None
-    try:
-        return float(text) if any(c in text for c in ".eE") else int(text)
-    except ValueError:
-        raise _fail(f"--val-check-interval {text!r} is neither a step count (e.g. 100) nor a fraction "
-                    "of an epoch (e.g. 0.25)", code=2) from None
-
 
 @app.command()
 def fit(
@@ -211,7 +201,6 @@ def fit(
     tune_batches: Annotated[int | None, typer.Option(help="Training batches per trial epoch (default 100).", rich_help_panel=EMOTION)] = None,
 ) -> None:
     """Train TASK through the Trainer, logging to TensorBoard and checkpointing every epoch."""
-    interval = _val_check_interval(val_check_interval)
     options = _task_options(
         batch_size=batch_size, depths=_int_list(depths, "--depths"), activations=_str_list(activations),
         grad_every=grad_every, dataset=dataset, retrain=retrain, samples=_int_list(samples, "--samples"),
@@ -233,7 +222,7 @@ def fit(
             logdir=str(logdir), run_name=run_name, resume=resume, progress=progress.value,
             precision=precision, gradient_clip_val=gradient_clip_val, gradient_clip_algorithm=gradient_clip_algorithm,
             accumulate_grad_batches=accumulate_grad_batches, weight_averaging=weight_averaging, ema_decay=ema_decay,
-            swa_epoch_start=swa_epoch_start, max_time=max_time, val_check_interval=interval,
+            swa_epoch_start=swa_epoch_start, max_time=max_time, val_check_interval=val_check_interval,
             check_val_every_n_epoch=check_val_every_n_epoch, profiler=profiler,
         )
         checkpointing = _model_checkpoint(config, save_top_k, monitor, monitor_mode)

@@ -59,9 +59,10 @@ class TrainerConfig:
     # None: no wall-clock budget.
     max_time: str | None = field(default=None, metadata={
         "help": "Wall-clock budget DD:HH:MM:SS: stop at a step boundary, validate and checkpoint."})
-    # None validates at the end of every epoch only; the common case costs nothing extra.
-    val_check_interval: float | int | None = field(default=None, metadata={
-        "help": "Validate also every N steps (an int) or fraction of an epoch (a float <= 1)."})
+    # None validates at the end of every epoch only; the common case costs nothing extra. Text, as on
+    # the command line: "100" is a step count, "0.25" a fraction of an epoch (numbers are accepted too).
+    val_check_interval: str | None = field(default=None, metadata={
+        "help": "Validate also every N training batches (100) or fraction of an epoch (0.25)."})
     check_val_every_n_epoch: int = field(default=1, metadata={"help": "Validate after every N-th epoch."})
     # Off by default: timing every section costs a clock read per step and fetches batches outside the step.
     profiler: str = field(default="none", metadata={
@@ -98,14 +99,28 @@ class TrainerConfig:
             raise UserError(f"--{name.replace('_', '-')} {value!r} is unknown; use one of {', '.join(choices)}")
 
     def _check_val_interval(self) -> None:
-        value = self.val_check_interval
-        if value is None:
+        if self.val_check_interval is None:
             return
+        if not isinstance(self.val_check_interval, str):
+            object.__setattr__(self, "val_check_interval", repr(self.val_check_interval))
+        value = self.val_check
         if isinstance(value, float) and not 0 < value <= 1:
             raise UserError(f"--val-check-interval {value} as a fraction must be in (0, 1]; "
                             "give an int for a step count, e.g. 100")
         if isinstance(value, int) and value < 1:
             raise UserError(f"--val-check-interval must be at least 1 step, got {value}")
+
+    @property
+    def val_check(self) -> float | int | None:
+        """``val_check_interval`` as a fraction of an epoch (float) or a step count (int), as in Lightning."""
+        text = self.val_check_interval
+        if text is None:
+            return None
+        try:
+            return float(text) if any(c in text for c in ".eE") else int(text)
+        except ValueError:
+            raise UserError(f"--val-check-interval {text!r} is neither a step count (e.g. 100) nor a fraction "
+                            "of an epoch (e.g. 0.25)") from None
 
     @property
     def max_time_seconds(self) -> float | None:

@@ -255,7 +255,7 @@ class Trainer:
         self.logger.log_scalars(self._split_metrics("val"), self.global_step, "validation", "batch_")
 
     def _val_interval(self, count: int | None) -> int | None:
-        value = self.config.effective.val_check_interval
+        value = self.config.effective.val_check
         if value is None or isinstance(value, int):
             return value
         if count is None:
@@ -412,8 +412,8 @@ class Trainer:
                 task.model.load_weights(weights)
             return
         if which == "best":
-            raise UserError(f"no best checkpoint in {run_dir / 'checkpoints'}; fit with --save-top-k 1 (ModelCheckpoint) "
-                            "to keep one, or use --which last")
+            raise UserError(f"no best checkpoint in {run_dir / 'checkpoints'}; fit with --save-top-k 1 "
+                            "(ModelCheckpoint) to keep one, or use --which last")
         io = CheckpointIO(run_dir / "checkpoints", task.model)
         if io.latest is None:
             raise UserError(f"no checkpoint in {run_dir / 'checkpoints'}; pass a run folder made by `fit`")
