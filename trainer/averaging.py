@@ -124,6 +124,6 @@ def make_averaging(config: TrainerConfig) -> NoAveraging:
         return ExponentialMovingAverage()
     if config.weight_averaging == "swa":
         start = config.swa_epoch_start
-        epoch = int(start * config.max_epochs) if isinstance(start, float) and start < 1 else int(start)
+        epoch = int(start * config.max_epochs) if isinstance(start, float) else start
         return StochasticWeightAveraging(epoch)
     return NoAveraging()

@@ -19,23 +19,39 @@ MAX_TIME = re.compile(r"^(\d+):(\d{1,2}):(\d{1,2}):(\d{1,2})$")
 
 @dataclass(frozen=True)
 class TrainerConfig:
-    max_epochs: int = 10
+    # Used only when the task has no default_epochs of its own; the CLI gives the task's.
+    max_epochs: int = field(default=10, metadata={"help": "Epochs to train.", "show_default": "the task's own"})
     # None trains on every batch; a small number makes a quick smoke run on real data.
-    limit_train_batches: int | None = None
-    limit_val_batches: int | None = None
+    limit_train_batches: int | None = field(default=None, metadata={"help": "Train on at most N batches per epoch."})
+    limit_val_batches: int | None = field(default=None, metadata={"help": "Validate on at most N batches."})
     # One batch of training and validation, one epoch, no checkpoints: proves the wiring in seconds.
-    fast_dev_run: bool = False
-    seed: int = 42
-    strategy: str = "default"
+    fast_dev_run: bool = field(
+        default=False, metadata={"help": "One batch, one epoch, no checkpoints: a wiring check."})
+    seed: int = field(default=42, metadata={
+        "help": "Seeds Python, NumPy and TensorFlow: initial weights and batch order (--deterministic for "
+                "identical reruns)."})
+    # One draw proves little: a study that repeats per seed trains each model with seed, seed+1, ...
+    # and reports mean and sd. 1 keeps a run one draw (and as fast as before).
+    seeds: int = field(default=1, metadata={"help": "Studies train each model once per seed (seed, seed+1, ...) "
+                                                    "and report mean and sd."})
+    # Off by default: deterministic kernels are slower on some devices and a few ops have none (they raise).
+    deterministic: bool = field(default=False, metadata={"help": "TensorFlow op determinism: reruns on the "
+                                                                 "same machine give the same metrics."})
+    strategy: str = field(default="default", metadata={
+        "help": "tf.distribute strategy; multi-worker reads TF_CONFIG.", "choices": STRATEGIES})
     # Metrics are read back from the device only every N steps: one host sync per logged step.
-    log_every_n_steps: int = 50
-    logdir: str = "logs"
-    run_name: str | None = None
-    resume: bool = False
+    log_every_n_steps: int = field(
+        default=50, metadata={"help": "Read metrics back every N steps (one host sync each)."})
+    logdir: str = field(default="logs", metadata={"help": "TensorBoard root; runs go to <logdir>/<task>/<run-name>/."})
+    run_name: str | None = field(default=None, metadata={"help": "Run folder name; default: a timestamp."})
+    resume: bool = field(
+        default=False, metadata={"help": "Continue the newest run (or --run-name) from its last checkpoint."})
     # Two checkpoints survive a crash during the write of a third.
-    keep_checkpoints: int = 2
-    checkpoint: bool = True
-    progress: str = "auto"
+    keep_checkpoints: int = field(default=2, metadata={"help": "Checkpoints kept in the run folder."})
+    checkpoint: bool = field(default=True, metadata={"help": "Checkpoint every epoch (--no-checkpoint: none)."})
+    progress: str = field(default="auto", metadata={
+        "help": "Progress display; auto picks rich on a terminal.", "choices": PROGRESS_MODES})
+
     # Full float32 by default: mixed precision pays off only where the hardware has fast bf16/fp16 units.
     precision: str = field(default="32", metadata={
         "help": "32, bf16-mixed or 16-mixed (float16 with dynamic loss scaling); the output layer stays float32."})
@@ -54,15 +70,14 @@ class TrainerConfig:
     # 0.999 is Keras's own default for its optimizers' EMA.
     ema_decay: float = field(default=0.999, metadata={"help": "EMA momentum: the weight of the old average per step."})
     # Lightning's default: average over the last 20% of the epochs.
-    swa_epoch_start: float = field(default=0.8, metadata={
-        "help": "SWA starts at this epoch (an int) or this fraction of --max-epochs (a float below 1)."})
+    swa_epoch_start: int | float = field(default=0.8, metadata={
+        "help": "SWA starts at this epoch (an int, 0 the first) or this fraction of --max-epochs (a float)."})
     # None: no wall-clock budget.
     max_time: str | None = field(default=None, metadata={
         "help": "Wall-clock budget DD:HH:MM:SS: stop at a step boundary, validate and checkpoint."})
-    # None validates at the end of every epoch only; the common case costs nothing extra. Text, as on
-    # the command line: "100" is a step count, "0.25" a fraction of an epoch (numbers are accepted too).
-    val_check_interval: str | None = field(default=None, metadata={
-        "help": "Validate also every N training batches (100) or fraction of an epoch (0.25)."})
+    # None validates at the end of every epoch only; the common case costs nothing extra.
+    val_check_interval: int | float | None = field(default=None, metadata={
+        "help": "Validate also every N training batches (an int, 100) or fraction of an epoch (a float, 0.25)."})
     check_val_every_n_epoch: int = field(default=1, metadata={"help": "Validate after every N-th epoch."})
     # Off by default: timing every section costs a clock read per step and fetches batches outside the step.
     profiler: str = field(default="none", metadata={
@@ -71,12 +86,13 @@ class TrainerConfig:
     def __post_init__(self) -> None:
         if self.strategy not in STRATEGIES:
             raise UserError(f"strategy {self.strategy!r} is unknown; use one of {', '.join(STRATEGIES)}")
-        self._check_choice("progress", PROGRESS_MODES)
+        if self.progress not in PROGRESS_MODES:
+            raise UserError(f"progress {self.progress!r} is unknown; use one of {', '.join(PROGRESS_MODES)}")
         self._check_choice("precision", PRECISIONS)
         self._check_choice("gradient_clip_algorithm", CLIP_ALGORITHMS)
         self._check_choice("profiler", PROFILERS)
         self._check_choice("weight_averaging", AVERAGING)
-        for name in ("max_epochs", "log_every_n_steps", "keep_checkpoints", "accumulate_grad_batches",
+        for name in ("max_epochs", "log_every_n_steps", "keep_checkpoints", "seeds", "accumulate_grad_batches",
                      "check_val_every_n_epoch"):
             if getattr(self, name) < 1:
                 raise UserError(f"--{name.replace('_', '-')} must be at least 1, got {getattr(self, name)}")
@@ -88,6 +104,9 @@ class TrainerConfig:
             raise UserError(f"--gradient-clip-val must be above 0, got {self.gradient_clip_val}; omit it to not clip")
         if not 0 < self.ema_decay < 1:
             raise UserError(f"--ema-decay must be between 0 and 1, got {self.ema_decay}; e.g. 0.999")
+        if isinstance(self.swa_epoch_start, float) and not 0 <= self.swa_epoch_start <= 1:
+            raise UserError(f"--swa-epoch-start {self.swa_epoch_start} as a fraction of the epochs must be in [0, 1]; "
+                            "give an int for an epoch number, e.g. 3")
         if self.swa_epoch_start < 0:
             raise UserError(f"--swa-epoch-start must be 0 or more, got {self.swa_epoch_start}")
         self._check_val_interval()
@@ -99,28 +118,14 @@ class TrainerConfig:
             raise UserError(f"--{name.replace('_', '-')} {value!r} is unknown; use one of {', '.join(choices)}")
 
     def _check_val_interval(self) -> None:
-        if self.val_check_interval is None:
+        value = self.val_check_interval
+        if value is None:
             return
-        if not isinstance(self.val_check_interval, str):
-            object.__setattr__(self, "val_check_interval", repr(self.val_check_interval))
-        value = self.val_check
         if isinstance(value, float) and not 0 < value <= 1:
             raise UserError(f"--val-check-interval {value} as a fraction must be in (0, 1]; "
                             "give an int for a step count, e.g. 100")
         if isinstance(value, int) and value < 1:
             raise UserError(f"--val-check-interval must be at least 1 step, got {value}")
-
-    @property
-    def val_check(self) -> float | int | None:
-        """``val_check_interval`` as a fraction of an epoch (float) or a step count (int), as in Lightning."""
-        text = self.val_check_interval
-        if text is None:
-            return None
-        try:
-            return float(text) if any(c in text for c in ".eE") else int(text)
-        except ValueError:
-            raise UserError(f"--val-check-interval {text!r} is neither a step count (e.g. 100) nor a fraction "
-                            "of an epoch (e.g. 0.25)") from None
 
     @property
     def max_time_seconds(self) -> float | None:
@@ -138,6 +143,11 @@ class TrainerConfig:
         if total == 0:
             raise UserError(f"--max-time {self.max_time!r} is no time at all; e.g. 00:00:30:00 for 30 minutes")
         return float(total)
+
+    @property
+    def run_seeds(self) -> tuple[int, ...]:
+        """The seeds a per-seed study trains with: ``seed``, ``seed + 1``, ... (``seeds`` of them)."""
+        return tuple(self.seed + offset for offset in range(self.seeds))
 
     @property
     def effective(self) -> TrainerConfig:

@@ -30,7 +30,7 @@ def raw_checkpoint_weights(run_dir, config):
     return weights_of(model)
 
 
-def test_ema_weights_differ_from_raw_and_are_validated_saved_and_exported(trainer_config, tmp_path):
+def test_ema_weights_differ_from_raw_and_are_validated_saved_and_exported(trainer_config):
     config = ToyConfig(samples=64, batch_size=16)
     task = ExportingToy(config)
     trainer = Trainer(trainer_config(max_epochs=3, run_name="ema", weight_averaging="ema", ema_decay=0.9),
@@ -39,13 +39,13 @@ def test_ema_weights_differ_from_raw_and_are_validated_saved_and_exported(traine
     averages = [np.array(v.numpy()) for v in task.model.optimizer._model_variables_moving_average]
     for exported, average in zip(task.exported, averages, strict=True):
         np.testing.assert_allclose(exported, average, rtol=1e-6)
-    raw = raw_checkpoint_weights(tmp_path / "logs/toy/ema", config)
+    raw = raw_checkpoint_weights(trainer.run_dir, config)
     assert max(float(np.abs(r - a).max()) for r, a in zip(raw, averages, strict=True)) > 1e-3
     # Validation saw the averaged weights: evaluating them gives the logged val_loss.
     keras.backend.clear_session()
     fresh = ToyTask(config)
     model = fresh.build_model()
-    model.load_weights(tmp_path / "logs/toy/ema/checkpoints/last.weights.h5")
+    model.load_weights(trainer.run_dir / "checkpoints/last.weights.h5")
     np.testing.assert_allclose(weights_of(model)[0], averages[0], rtol=1e-6)
     loss = model.evaluate(*fresh.val_data(), batch_size=16, verbose=0)[0]
     assert loss == np.float32(loss) and abs(loss - trainer.metrics["val_loss"]) < 1e-4
@@ -62,7 +62,7 @@ class RawAtEpochEnd(Callback):
             self.epochs.append(weights_of(task.model))
 
 
-def test_swa_averages_the_epochs_from_its_start_and_resumes(trainer_config, tmp_path):
+def test_swa_averages_the_epochs_from_its_start_and_resumes(trainer_config):
     raw = RawAtEpochEnd()
     task = ExportingToy(ToyConfig(samples=64, batch_size=16))
     trainer = Trainer(trainer_config(max_epochs=4, run_name="swa", weight_averaging="swa", swa_epoch_start=0.5),
