@@ -68,7 +68,8 @@ def main() -> None:
                 "deterministic": [train(logdir, f"deterministic-{i}", args, True) for i in (1, 2)],
                 "deterministic_one_thread": [train(logdir, "one-thread", args, True, threads=1)]}
     summary = {"study": f"deep-mlp --depths {args.depths} --activations {args.activations} "
-                        f"--max-epochs {args.epochs} --limit-train-batches {args.limit_train_batches or 'all'} --seed 42",
+                        f"--max-epochs {args.epochs} --limit-train-batches {args.limit_train_batches or 'all'} "
+                        "--seed 42",
                "rerun_same_without_flag": compare(*runs["default"]),
                "rerun_same_with_deterministic": compare(*runs["deterministic"]),
                "one_intra_op_thread_vs_default_threads": compare(runs["deterministic"][0],
