@@ -207,8 +207,8 @@ def _check_unique(groups: dict, task: str) -> None:
     for panel, options in groups.items():
         for option in options:
             if option.name in seen:
-                raise UserError(f"task {task}: its Config field {option.name!r} is also one of the "
-                                f"{seen[option.name]} ({option.flag}); rename the field")
+                raise UserError(f"task {task}: option {option.flag} is declared twice, among the {seen[option.name]} "
+                                f"and the {panel}; rename one of the two fields")
             seen[option.name] = panel
 
 
