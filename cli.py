@@ -125,7 +125,12 @@ def fit(ctx: typer.Context) -> None:
 
         task = parsed.spec.load().from_options(parsed.task)
         task.data_dir = parsed.own.get("data_dir")
+        from trainer.errors import UserError
+
         config = TrainerConfig(**{"max_epochs": task.default_epochs, **parsed.trainer})
+        if config.seeds > 1 and not getattr(task, "runs_per_seed", False):
+            raise UserError(f"--seeds {config.seeds}: task {task.name} trains one model per run; "
+                            f"repeat it with --seed {config.seed}, --seed {config.seed + 1}, ... instead")
         trainer = Trainer(config, callbacks=_default_callbacks(task, parsed.own.get("patience")))
         task.run(trainer)
         typer.echo(f"run folder: {trainer.run_dir}")
