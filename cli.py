@@ -125,8 +125,6 @@ def fit(ctx: typer.Context) -> None:
 
         task = parsed.spec.load().from_options(parsed.task)
         task.data_dir = parsed.own.get("data_dir")
-        from trainer.errors import UserError
-
         config = TrainerConfig(**{"max_epochs": task.default_epochs, **parsed.trainer})
         if config.seeds > 1 and not getattr(task, "runs_per_seed", False):
             raise UserError(f"--seeds {config.seeds}: task {task.name} trains one model per run; "
