@@ -134,8 +134,6 @@ def fit(ctx: typer.Context) -> None:
 
         task = parsed.spec.load().from_options(parsed.task)
         task.data_dir = parsed.own.get("data_dir")
-        from trainer.errors import UserError
-
         config = TrainerConfig(**{"max_epochs": task.default_epochs, **parsed.trainer})
         if config.seeds > 1 and not getattr(task, "runs_per_seed", False):
             raise UserError(f"--seeds {config.seeds}: task {task.name} trains one model per run; "
@@ -239,8 +237,8 @@ def _check_unique(groups: dict, task: str) -> None:
     for panel, options in groups.items():
         for option in options:
             if option.name in seen:
-                raise UserError(f"task {task}: its Config field {option.name!r} is also one of the "
-                                f"{seen[option.name]} ({option.flag}); rename the field")
+                raise UserError(f"task {task}: option {option.flag} is declared twice, among the {seen[option.name]} "
+                                f"and the {panel}; rename one of the two fields")
             seen[option.name] = panel
 
 
