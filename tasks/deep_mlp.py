@@ -143,9 +143,9 @@ class DeepMLPTask(Task):
         member = self.member(depth, activation)
         child = trainer.spawn(self, member.label)
         child.fit(member)
+        child.test(member)  # collective under multi-worker: every worker takes part, only the chief exports
         if not child.is_chief:
             return None
-        child.test(member)
         member.export(child)
         return member.result(child)
 
