@@ -177,7 +177,7 @@ def _batch_size(batch) -> tf.Tensor:
 def _weighted_mean(outputs: dict, size: tf.Tensor, seen) -> dict:
     """Each replica's running results, averaged over all replicas by the samples behind each."""
     seen.update_state(size)
-    local = seen.result()
+    local = tf.identity(seen.result())  # a tensor, not the metric's variable: all_reduce takes values
     context = tf.distribute.get_replica_context()
     # A replica that has seen nothing yet (an empty share of a last batch) may hold NaN: weight 0.
     weighted = {k: tf.where(local > 0, tf.cast(v, tf.float32) * local, 0.0) for k, v in outputs.items()}

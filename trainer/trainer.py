@@ -23,6 +23,7 @@ from trainer.progress import PlainProgress, RichProgress, make_progress
 from trainer.report import new_run_dir, write_run_config, write_run_results
 from trainer.task import Task
 
+
 class Trainer:
     """Runs a Task: ``fit``, ``validate``, ``test`` and ``predict``.
 

@@ -20,9 +20,9 @@ tf.config.set_logical_device_configuration(CPU, [tf.config.LogicalDeviceConfigur
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
 
+from tasks.robust import RobustConfig  # noqa: E402
 from tasks.toy import ToyConfig, ToyTask  # noqa: E402
 from tests.tasks.test_robust import SyntheticRobustTask  # noqa: E402
-from tasks.robust import RobustConfig  # noqa: E402
 from trainer import Trainer, TrainerConfig  # noqa: E402
 
 # 480 training samples make 10 whole batches of 48; 97 evaluation samples end in a batch of one,
@@ -49,7 +49,8 @@ def run_toy(strategy: str, logdir: str) -> dict:
     task = UnevenToy()
     trainer = Trainer(config(strategy, logdir))
     results = {"fit": trainer.fit(task), "replicas": trainer.strategy.num_replicas_in_sync,
-               "validate": trainer.validate(task), "test": trainer.test(task), "predict": trainer.predict(task).tolist()}
+               "validate": trainer.validate(task), "test": trainer.test(task),
+               "predict": trainer.predict(task).tolist()}
     if strategy == "default":
         # Keras's own evaluate on every sample at once: what both runs must report.
         results["evaluate"] = task.model.evaluate(*task.val_data(), batch_size=EVAL_SAMPLES, verbose=0,
