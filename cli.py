@@ -17,6 +17,7 @@ from typing import Annotated, Any
 import typer
 
 from trainer.errors import UserError
+from trainer.options import NUMBER
 from trainer.shipped import find_model
 
 try:  # typer >= 0.2x carries its own click
@@ -124,7 +125,12 @@ def fit(ctx: typer.Context) -> None:
 
         task = parsed.spec.load().from_options(parsed.task)
         task.data_dir = parsed.own.get("data_dir")
+        from trainer.errors import UserError
+
         config = TrainerConfig(**{"max_epochs": task.default_epochs, **parsed.trainer})
+        if config.seeds > 1 and not getattr(task, "runs_per_seed", False):
+            raise UserError(f"--seeds {config.seeds}: task {task.name} trains one model per run; "
+                            f"repeat it with --seed {config.seed}, --seed {config.seed + 1}, ... instead")
         trainer = Trainer(config, callbacks=_default_callbacks(task, parsed.own.get("patience")))
         task.run(trainer)
         typer.echo(f"run folder: {trainer.run_dir}")
@@ -216,7 +222,7 @@ def _task_command(help_text: str, groups: dict, task_argument: bool = False):
     parameters = [inspect.Parameter("typer_context", inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation=typer.Context)]
     if task_argument:
         parameters.append(inspect.Parameter("task", inspect.Parameter.POSITIONAL_OR_KEYWORD, default=None, annotation=Annotated[
-            str | None, typer.Argument(help="A task name (`tasks` lists them) or a Task class as module:Class.")]))
+            str | None, typer.Argument(metavar="TASK", help="A task name (`tasks` lists them) or a Task class as module:Class.")]))
     for panel, options in groups.items():
         parameters += [_parameter(option, panel) for option in options]
 
@@ -235,13 +241,13 @@ def _task_command(help_text: str, groups: dict, task_argument: bool = False):
 def _parameter(option, panel: str) -> inspect.Parameter:
     """The typer declaration of one derived option: comma lists are read as text, choices as a str Enum."""
     kind, default = option.kind, option.default
-    if option.many:
+    if option.many or option.kind is NUMBER:  # read as text, parsed by the option itself
         kind, default = str, None
     elif option.choices:
         kind = Enum(option.flag, [(choice, choice) for choice in option.choices], type=str)
         default = None if default is None else kind(default)
     annotation = kind if kind is bool else kind | None
-    shown = option.show_default() if option.default_text or option.many else True
+    shown = option.show_default() if option.default_text or option.many or option.kind is NUMBER else True
     info = typer.Option(help=option.help, rich_help_panel=panel, show_default=shown)
     if kind is bool:
         default = bool(default)
@@ -252,6 +258,8 @@ def _parameter(option, panel: str) -> inspect.Parameter:
 def _convert(option, value):
     if option.many and value is not None:
         return option.parse_list(value)
+    if option.kind is NUMBER and value is not None:
+        return option.parse_number(value)
     return value.value if isinstance(value, Enum) else value
 
 

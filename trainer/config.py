@@ -22,7 +22,15 @@ class TrainerConfig:
     fast_dev_run: bool = field(
         default=False, metadata={"help": "One batch, one epoch, no checkpoints: a wiring check."})
     seed: int = field(default=42, metadata={
-        "help": "Seeds Python, NumPy and TensorFlow; the same seed gives the same metrics on CPU."})
+        "help": "Seeds Python, NumPy and TensorFlow: initial weights and batch order (--deterministic for "
+                "identical reruns)."})
+    # One draw proves little: a study that repeats per seed trains each model with seed, seed+1, ...
+    # and reports mean and sd. 1 keeps a run one draw (and as fast as before).
+    seeds: int = field(default=1, metadata={"help": "Studies train each model once per seed (seed, seed+1, ...) "
+                                                    "and report mean and sd."})
+    # Off by default: deterministic kernels are slower on some devices and a few ops have none (they raise).
+    deterministic: bool = field(default=False, metadata={"help": "TensorFlow op determinism: reruns on the "
+                                                                 "same machine give the same metrics."})
     strategy: str = field(default="default", metadata={
         "help": "tf.distribute strategy; multi-worker reads TF_CONFIG.", "choices": STRATEGIES})
     # Metrics are read back from the device only every N steps: one host sync per logged step.
@@ -43,13 +51,18 @@ class TrainerConfig:
             raise UserError(f"strategy {self.strategy!r} is unknown; use one of {', '.join(STRATEGIES)}")
         if self.progress not in PROGRESS_MODES:
             raise UserError(f"progress {self.progress!r} is unknown; use one of {', '.join(PROGRESS_MODES)}")
-        for name in ("max_epochs", "log_every_n_steps", "keep_checkpoints"):
+        for name in ("max_epochs", "log_every_n_steps", "keep_checkpoints", "seeds"):
             if getattr(self, name) < 1:
                 raise UserError(f"--{name.replace('_', '-')} must be at least 1, got {getattr(self, name)}")
         for name in ("limit_train_batches", "limit_val_batches"):
             value = getattr(self, name)
             if value is not None and value < 1:
                 raise UserError(f"--{name.replace('_', '-')} must be at least 1, got {value}")
+
+    @property
+    def run_seeds(self) -> tuple[int, ...]:
+        """The seeds a per-seed study trains with: ``seed``, ``seed + 1``, ... (``seeds`` of them)."""
+        return tuple(self.seed + offset for offset in range(self.seeds))
 
     @property
     def effective(self) -> TrainerConfig:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import dataclasses
 import itertools
 import math
 import time
@@ -125,14 +126,14 @@ class Trainer:
                 self.run_dir = self._run_root / "workers" / worker_name(self.strategy)
         return self.run_dir
 
-    def spawn(self, task: Task, name: str) -> Trainer:
-        """A Trainer of the same configuration, strategy and fresh copies of the callbacks, for ``<run>/<name>``.
-
-        Off the chief its folder gets the usual ``workers/<worker>`` suffix, so no two workers share one.
-        """
+    def spawn(self, task: Task, name: str, seed: int | None = None) -> Trainer:
+        """A Trainer of the same configuration (``seed`` replaced when given), strategy and fresh copies of
+        the callbacks, for ``<run>/<name>``. Off the chief its folder gets the usual ``workers/<worker>``
+        suffix, so no two workers share one."""
         self.resolve_run_dir(task)
         callbacks = [copy.deepcopy(c) for c in self.callbacks if not isinstance(c, (PlainProgress, RichProgress))]
-        child = Trainer(self.config, callbacks, run_dir=self._run_root / name)
+        config = self.config if seed is None else dataclasses.replace(self.config, seed=seed, seeds=1)
+        child = Trainer(config, callbacks, run_dir=self._run_root / name)
         child.strategy, child.is_chief = self.strategy, self.is_chief
         return child
 
@@ -162,6 +163,9 @@ class Trainer:
         if task.model is None:
             import keras
 
+            if self.config.deterministic:
+                # Process-wide and permanent: every later op picks its deterministic kernel (or raises).
+                tf.config.experimental.enable_op_determinism()
             keras.utils.set_random_seed(self.config.seed)
             with self.strategy.scope():
                 task.model = task.build_model()

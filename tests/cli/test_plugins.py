@@ -31,6 +31,7 @@ from trainer import Task
 class DigitsConfig:
     units: int = field(default=8, metadata={"help": "Hidden units of the classifier."})
     samples: int = field(default=256, metadata={"help": "Training samples."})
+    interval: int | float = field(default=1.0, metadata={"help": "Batches (int) or a fraction of an epoch."})
 
 
 class Digits(Task):
@@ -142,6 +143,7 @@ def test_a_plugin_help_shows_its_options_and_the_trainers(plugin):
     result = cli("fit", "my_digits:Digits", "--help", cwd=plugin)
     assert result.returncode == 0, result.stderr
     assert "--units" in result.stdout and "Hidden units of the classifier" in result.stdout
+    assert "--interval" in result.stdout
     assert "--max-epochs" in result.stdout and "--depths" not in result.stdout
 
 
