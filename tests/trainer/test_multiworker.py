@@ -34,8 +34,11 @@ def workers(tmp_path_factory) -> tuple[dict, dict, Path]:
         tf_config = {"cluster": {"worker": addresses}, "task": {"type": "worker", "index": index}}
         env = {**os.environ, "TF_CONFIG": json.dumps(tf_config)}
         command = [sys.executable, str(RUNNER), str(root / f"worker-{index}.json"), str(data), str(root / "logs")]
-        # Run from the temporary folder: tasks that export to models/ write there, not into the project.
-        processes.append(subprocess.Popen(command, cwd=root, env=env, stdout=subprocess.PIPE,
+        # Each worker in its own working folder, as on two machines: what a task exports to models/
+        # (and reuses from there on the next run) stays that worker's, and out of the project.
+        folder = root / f"machine-{index}"
+        folder.mkdir()
+        processes.append(subprocess.Popen(command, cwd=folder, env=env, stdout=subprocess.PIPE,
                                           stderr=subprocess.STDOUT, text=True))
     for process in processes:
         output, _ = process.communicate(timeout=900)
