@@ -170,6 +170,9 @@ class Trainer:
             with self.strategy.scope():
                 task.model = task.build_model()
         self.logger = TensorBoardLogger(self.run_dir) if self.is_chief else NullLogger()
+        if not self.is_chief:
+            # A worker writes no logs or reports, but a task may still save its figures here.
+            self.run_dir.mkdir(parents=True, exist_ok=True)
         if stage == "fit":
             write_run_config(self, task)
         self.should_stop = False

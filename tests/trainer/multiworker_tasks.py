@@ -24,7 +24,8 @@ from trainer import Trainer, TrainerConfig  # noqa: E402
 TASK_OPTIONS = {
     "toy": {},
     "deep-mlp": {"depths": (1, 2), "activations": ("relu",), "probe_samples": 16, "grad_every": 1},
-    "adversarial": {"dataset": "mnist", "samples": (3, 4), "max_rounds": 2, "batch_size": 32},
+    # --retrain: train here rather than reuse the shipped classifier.
+    "adversarial": {"dataset": "mnist", "retrain": True, "samples": (3, 4), "max_rounds": 2, "batch_size": 32},
     "robust": {"dataset": "mnist", "batch_size": 32},
     "emotion": {"batch_size": 16},
 }
