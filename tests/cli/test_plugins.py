@@ -69,6 +69,12 @@ class Odd(Digits):
         weights: dict = None
 
 
+class Seeded(Digits):
+    @dataclass(frozen=True)
+    class Config:
+        seed: int = 1
+
+
 not_a_task = 3
 '''
 
@@ -154,6 +160,8 @@ def test_bad_import_paths_are_one_line_errors(plugin):
     assert_one_line_error(cli("fit", "my_digits:not_a_task", cwd=plugin), "is a int, not a trainer.Task subclass")
     assert_one_line_error(cli("fit", "my_digits:Odd", cwd=plugin), "field 'weights' of Config has type dict",
                           "command line cannot parse")
+    assert_one_line_error(cli("fit", "my_digits:Seeded", cwd=plugin), "option --seed is declared twice, among the "
+                          "Trainer options and the my_digits:Seeded options")
     assert_one_line_error(cli("fit", "my_digits:Digits", "--depths", "5", cwd=plugin),
                           "option --depths does not apply to task my_digits:Digits", "takes --units, --samples")
 
