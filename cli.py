@@ -167,7 +167,9 @@ def fit(
     tuner: Annotated[TunerName | None, typer.Option(help="Search algorithm (default hyperband).", rich_help_panel=EMOTION)] = None,
     max_trials: Annotated[int | None, typer.Option(help="Trials for bayesian/random search.", rich_help_panel=EMOTION)] = None,
     tune_epochs: Annotated[int | None, typer.Option(help="Epochs per trial (Hyperband: the most).", rich_help_panel=EMOTION)] = None,
-    tune_batches: Annotated[int | None, typer.Option(help="Training batches per trial epoch (default 100).", rich_help_panel=EMOTION)] = None,
+    tune_minutes: Annotated[float | None, typer.Option(help="Wall-clock budget of the whole search, across --resume (default 30).", rich_help_panel=EMOTION)] = None,
+    tune_faces: Annotated[int | None, typer.Option(help="Training faces per trial, a fixed stratified subset (default 6000).", rich_help_panel=EMOTION)] = None,
+    tune_seeds: Annotated[int | None, typer.Option(help="Extra seeds of the default network, for the seed spread (default 2).", rich_help_panel=EMOTION)] = None,
 ) -> None:
     """Train TASK through the Trainer, logging to TensorBoard and checkpointing every epoch."""
     options = _task_options(
@@ -175,7 +177,7 @@ def fit(
         grad_every=grad_every, dataset=dataset, retrain=retrain, samples=_int_list(samples, "--samples"),
         confidence=confidence, max_rounds=max_rounds, generator_lr=generator_lr, composite_lr=composite_lr,
         attack=attack, epsilon=epsilon, tune=tune, tuner=tuner, max_trials=max_trials, tune_epochs=tune_epochs,
-        tune_batches=tune_batches,
+        tune_minutes=tune_minutes, tune_faces=tune_faces, tune_seeds=tune_seeds,
     )
     _quiet_tensorflow()
 

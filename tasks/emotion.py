@@ -4,6 +4,7 @@ PublicTest, reported once on PrivateTest, and exported to ``models/emotion.h5`` 
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 from dataclasses import dataclass
@@ -15,12 +16,25 @@ import numpy as np
 import tensorflow as tf
 
 from tasks.emotion_eval import class_report, confusion_figure, export_tflite, report_markdown, tflite_accuracy
-from tasks.emotion_model import EmotionHyperModel, MacroF1, class_weights, compile_emotion_model, make_augmentation
+from tasks.emotion_model import (
+    EmotionHyperModel,
+    MacroF1,
+    class_weights,
+    compile_emotion_model,
+    make_augmentation,
+    mixup,
+    search_space_fingerprint,
+)
 from tasks.emotion_tuning import (
+    SearchBudget,
+    TrialMonitor,
     TunerConfig,
+    check_search_folder,
     distributed_role,
     make_tuner,
-    run_search,
+    measure_seed_spread,
+    search_signal,
+    signal_line,
     top_trials,
     trials_markdown,
     trials_table,
@@ -40,14 +54,20 @@ class EmotionConfig:
     # 64 gives twice the updates of 128 per epoch at about the same CPU cost per image.
     batch_size: int = 64
     tune: bool = False
-    tuner: str = "hyperband"
-    # The defaults finish in minutes on a laptop CPU; the shipped model needed --max-epochs 28.
-    max_trials: int = 4
-    # Hyperband with 3 epochs at most runs 5 trials (3 of them stopped after one epoch).
-    tune_epochs: int = 3
-    # Batches each trial trains on per epoch: a short look is enough to rank architectures.
-    # --limit-train-batches overrides it (and also shortens the final training).
-    tune_batches: int = 100
+    # Random search with fewer, longer trials: Hyperband's one-epoch rounds ranked noise (every
+    # trial near the majority-class rate); a whole short cosine schedule per trial ranks.
+    tuner: str = "random"
+    # Random and Bayesian search: trials at most; the --tune-minutes budget usually ends it first.
+    max_trials: int = 12
+    # Epochs per trial, each trial a full cosine schedule on the --tune-faces subset.
+    tune_epochs: int = 5
+    # Wall-clock budget of the whole search, kept across --resume: about 30 minutes on a laptop CPU.
+    tune_minutes: float = 30.0
+    # Training faces per trial: a fixed class-stratified subset of Training (a fifth of it), so a trial
+    # costs about a full-data epoch and every trial sees the same faces. --limit-train-batches also applies.
+    tune_faces: int = 6000
+    # Extra seeds of the default network at trial fidelity: the noise floor a trial difference must beat.
+    tune_seeds: int = 2
     # `test --model`: an exported .h5 (its JSON card beside it) to evaluate instead of a new network.
     model: str | None = None
     # Class weights count**-power: 0.5 lifts disgust (436 training faces) 4x over happy without
@@ -61,13 +81,17 @@ class EmotionConfig:
     export_dir: str | None = "models"
 
     def __post_init__(self) -> None:
-        if self.tune_batches < 1:
-            raise UserError(f"--tune-batches must be at least 1, got {self.tune_batches}")
+        if self.tune_faces < 7:
+            raise UserError(f"--tune-faces must be at least 7 (one face a class), got {self.tune_faces}")
         if self.batch_size < 1:
             raise UserError(f"--batch-size must be at least 1, got {self.batch_size}")
         if self.model is not None and not str(self.model).endswith((".h5", ".keras")):
             raise UserError(f"--model {self.model} must be an .h5 or .keras file, e.g. models/emotion.h5")
-        TunerConfig(self.tuner, self.max_trials, self.tune_epochs)  # validates the search options
+        self.tuner_config()  # validates the search options
+
+    def tuner_config(self, seed: int = 42) -> TunerConfig:
+        return TunerConfig(self.tuner, self.max_trials, self.tune_epochs, seed=seed, minutes=self.tune_minutes,
+                           seed_repeats=self.tune_seeds)
 
 
 class EmotionTask(Task):
@@ -87,10 +111,14 @@ class EmotionTask(Task):
         self.augmentation = None
         self.evaluation: dict | None = None
         self.search_rows: list[dict] = []
+        self.search_summary: dict | None = None
+        self.train_indices: np.ndarray | None = None
+        self._mixup = False
         self.exported: list[str] = []
         self._splits: dict[str, tuple[np.ndarray, np.ndarray]] | None = None
         self._checksums: dict[str, str] = {}
         self._weights = None
+        self._subset: tuple[np.ndarray, np.ndarray] | None = None
         self._best: dict | None = None
 
     # --- data ---------------------------------------------------------------------------------
@@ -107,7 +135,20 @@ class EmotionTask(Task):
         return self._splits[SPLITS[name]]
 
     def train_data(self):
-        return self.split("train")
+        x, y = self.split("train")
+        if self.train_indices is None:
+            return x, y
+        if self._subset is None:  # one pair of arrays per task: the Trainer converts them once
+            self._subset = (x[self.train_indices], y[self.train_indices])
+        return self._subset
+
+    def tuning_indices(self) -> np.ndarray:
+        """The fixed, class-stratified subset of Training every trial trains on (independent of the seed)."""
+        labels = self.split("train")[1]
+        order = np.random.default_rng(0).permutation(len(labels))
+        share = min(1.0, self.config.tune_faces / len(labels))
+        picked = [order[labels[order] == c][:max(1, round(share * np.sum(labels == c)))] for c in np.unique(labels)]
+        return np.sort(np.concatenate(picked))
 
     def val_data(self):
         return self.split("val")
@@ -125,6 +166,7 @@ class EmotionTask(Task):
         hp = self.hyperparameters or keras_tuner.HyperParameters()
         model = EmotionHyperModel(self.preprocessing.input_shape).build(hp)
         self.hyperparameters = hp
+        self._mixup = bool(hp.values.get("mixup", False))
         self.augmentation = make_augmentation()
         return model
 
@@ -139,8 +181,11 @@ class EmotionTask(Task):
 
     def train_step(self, batch) -> dict:
         x, y = batch
-        # Augmentation and class weights run in the step, so the exported model is the bare classifier.
-        return self.model.train_step((self.augmentation(x, training=True), y, self._sample_weights(y)))
+        # Augmentation, class weights and mixup run in the step, so the exported model is the bare classifier.
+        x, weights = self.augmentation(x, training=True), self._sample_weights(y)
+        if self._mixup:
+            x, y, weights = mixup(x, y, weights)
+        return self.model.train_step((x, y, weights))
 
     def _sample_weights(self, y):
         if self._weights is None:
@@ -167,43 +212,70 @@ class EmotionTask(Task):
 
     def search(self, trainer) -> bool:
         """Runs the KerasTuner search in ``<run>/search``; False on a distributed worker (its job ends here)."""
-        from rich.console import Console
-
-        config = TunerConfig(self.config.tuner, self.config.max_trials, self.config.tune_epochs,
-                             seed=trainer.config.seed)
+        config = self.config.tuner_config(trainer.config.seed)
         role = distributed_role()
         run_dir = trainer.resolve_run_dir(self)
+        search_dir = run_dir / "search"
+        hypermodel = EmotionHyperModel(self.preprocessing.input_shape)
+        check_search_folder(search_dir, {"space": search_space_fingerprint(hypermodel), "tuner": config.tuner,
+                                         "epochs": config.epochs, "tune_faces": self.config.tune_faces})
+        budget = SearchBudget(search_dir / "budget.json", config.minutes)
+
+        def train_trial(hp, name, epochs, seed):
+            return self._train_trial(trainer, hp, f"search/{name}", epochs, seed, budget)
+
+        default_hp = keras_tuner.HyperParameters()
+        hypermodel.build(default_hp)
+        seeds: dict = {}
+
+        def measure_seeds():  # after the first trial (the default point), so a budget always buys a trial first
+            seeds.update(measure_seed_spread(train_trial, default_hp, config, search_dir, budget))
+
         keras.utils.set_random_seed(trainer.config.seed)
-        tuner = make_tuner(EmotionHyperModel(self.preprocessing.input_shape), config, run_dir)
-        limits = trainer.config.effective
-        run_search(tuner, config, self._tuning_data("train", limits.limit_train_batches or self.config.tune_batches),
-                   self._tuning_data("val", limits.limit_val_batches), run_dir / "search" / "tensorboard")
+        tuner = make_tuner(hypermodel, config, run_dir, train_trial, budget,
+                           after_first_trial=measure_seeds if role == "single" else None)
+        tuner.search()
+        budget.save()
         if role == "worker":
             return False
-        self.search_rows = top_trials(tuner)
+        self.search_rows = top_trials(tuner, search_dir)
         if not self.search_rows:
-            raise UserError(f"the search in {run_dir / 'search'} finished no trial; see the errors above")
+            raise UserError(f"the search in {search_dir} finished no trial; see the errors above")
+        chance = float(np.bincount(self.split("val")[1]).max() / len(self.split("val")[1]))
+        signal = search_signal(self.search_rows, seeds, dict(default_hp.values), chance)
+        self.search_summary = {"run": run_dir.name, "tuner": config.tuner, "minutes": config.minutes,
+                               "spent_minutes": round(budget.spent_seconds / 60, 1), "epochs": config.epochs,
+                               "tune_faces": self.config.tune_faces, **signal}
+        write_atomic(search_dir / "signal.json", json.dumps(self.search_summary, indent=2))
+        from rich.console import Console
+
         console = Console()
         # Without a terminal rich assumes 80 columns and truncates the hyperparameter names.
-        (console if console.is_terminal else Console(width=160)).print(trials_table(self.search_rows))
+        (console if console.is_terminal else Console(width=200)).print(trials_table(self.search_rows))
+        print(signal_line(signal), flush=True)
         self.hyperparameters = tuner.get_best_hyperparameters(1)[0]
         keras.backend.clear_session()
         return True
 
-    def _tuning_data(self, name: str, limit: int | None):
-        """Batched tf.data for KerasTuner's ``model.fit``: the same augmentation and weights as ``train_step``."""
-        x, y = self.split(name)
-        data = tf.data.Dataset.from_tensor_slices((x, y))
-        if name == "train":
-            augmentation = make_augmentation()
-            data = data.shuffle(len(x), seed=0).batch(self.batch_size).map(
-                lambda xb, yb: (augmentation(xb, training=True), yb, self._sample_weights(yb)),
-                num_parallel_calls=tf.data.AUTOTUNE)
-        else:
-            data = data.batch(self.batch_size)
-        if limit is not None:
-            data = data.take(limit)
-        return data.prefetch(tf.data.AUTOTUNE)
+    def _train_trial(self, trainer, hp, name: str, epochs: int, seed: int, budget: SearchBudget) -> float | None:
+        """One trial: the task's own fit (augmentation, class weights, mixup, schedule, TensorBoard,
+        checkpoints) of ``hp`` on the tuning subset, in ``<run>/<name>``; returns its best PublicTest accuracy.
+
+        An interrupted trial resumes from its checkpoints; the budget stops it at an epoch end.
+        """
+        indices = self.tuning_indices()
+        keras.backend.clear_session()
+        trial = EmotionTask(self.config)
+        trial.data_dir, trial.preprocessing = self.data_dir, self.preprocessing
+        trial._splits, trial._checksums = self._splits, self._checksums
+        trial.hyperparameters = hp
+        trial.train_indices = indices
+        child = trainer.spawn(self, name)
+        child.config = dataclasses.replace(trainer.config, max_epochs=epochs, seed=seed, resume=True)
+        monitor = TrialMonitor(name, budget)
+        child.callbacks.append(monitor)
+        child.fit(trial)
+        return monitor.best
 
     # --- hooks: schedule, selection on PublicTest, PrivateTest evaluation ----------------------
     def on_fit_start(self, trainer, task) -> None:
@@ -301,6 +373,7 @@ class EmotionTask(Task):
             "data": self.data_checksums(),
             "seed": trainer.config.seed,
             "architecture": {k: v for k, v in self.hyperparameters.values.items() if not k.startswith("tuner/")},
+            "search": self.search_summary,
             "parameters": int(self.model.count_params()),
             "training": {"epochs": trainer.current_epoch, "best_epoch": (self._best or {}).get("epoch"),
                          "fit_seconds": round(trainer.fit_seconds, 1), "batch_size": self.batch_size,

@@ -135,3 +135,22 @@ def median_latency_ms(predict, face: np.ndarray, warmup: int = 20, runs: int = 2
         predict(face)
         times.append(time.perf_counter() - started)
     return float(np.median(times) * 1000.0)
+
+
+def flops_per_face(model) -> int:
+    """Multiply-adds x 2 of one face through ``model``: convolutions and dense layers, nested models
+    counted once per view they process (machine-independent, unlike milliseconds)."""
+    import keras
+
+    total = 0
+    for layer in model.layers:
+        if isinstance(layer, keras.Model):
+            views = next((getattr(other, "views", 1) for other in model.layers if hasattr(other, "views")), 1)
+            total += views * flops_per_face(layer)
+        elif isinstance(layer, keras.layers.Conv2D):
+            _, height, width, channels = layer.output.shape
+            kernel_h, kernel_w = layer.kernel_size
+            total += 2 * height * width * channels * kernel_h * kernel_w * layer.input.shape[-1]
+        elif isinstance(layer, keras.layers.Dense):
+            total += 2 * layer.input.shape[-1] * layer.units
+    return int(total)
