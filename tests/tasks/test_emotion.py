@@ -25,8 +25,9 @@ from trainer.errors import UserError
 SMALL = {"blocks": 3, "filters": 16, "convs_per_block": 1, "dense": 0}
 
 
-def write_fer_npz(directory, per_split=(64, 21, 21), seed=0):
-    """A FER2013-shaped npz whose label is readable from the image (a bright square per class)."""
+def write_fer_npz(directory, per_split=(64, 21, 21), seed=0, copied=7):
+    """A FER2013-shaped npz whose label is readable from the image (a bright square per class);
+    the first ``copied`` PrivateTest faces are byte copies of Training faces, as in FER2013."""
     rng = np.random.default_rng(seed)
     xs, ys, usages = [], [], []
     for usage, count in zip(("Training", "PublicTest", "PrivateTest"), per_split, strict=True):
@@ -34,6 +35,8 @@ def write_fer_npz(directory, per_split=(64, 21, 21), seed=0):
         x = rng.integers(0, 60, size=(count, 48, 48)).astype(np.uint8)
         for i, label in enumerate(y):
             x[i, 6 * label:6 * label + 6, 10:30] = 255
+        if usage == "PrivateTest":
+            x[:copied] = xs[0][:copied]
         xs.append(x), ys.append(y.astype(np.uint8)), usages.append(np.full(count, usage))
     directory.mkdir(parents=True, exist_ok=True)
     np.savez_compressed(directory / "fer2013.npz", x=np.concatenate(xs), y=np.concatenate(ys),
@@ -130,6 +133,12 @@ def test_run_selects_on_public_test_and_exports_card_h5_and_tflite(trained, tmp_
     assert card["preprocessing"] == {"size": 48, "grayscale": True, "scale": 1 / 255}
     assert card["tflite"] == "emotion.tflite" and card["seed"] == trainer.config.seed
     assert card["metrics"]["private_test_accuracy"] == pytest.approx(trainer.metrics["test_accuracy"])
+    # The clean figure leaves out the 7 PrivateTest faces copied from Training, and only those.
+    assert card["metrics"]["private_test_in_training"] == 7
+    faces, labels = task.split("test")
+    hits = keras.models.load_model(models / "emotion.h5", compile=False)(faces).numpy().argmax(1) == labels
+    assert card["metrics"]["private_test_accuracy_not_in_training"] == pytest.approx(hits[7:].mean(), abs=1e-6)
+    assert card["metrics"]["private_test_accuracy"] == pytest.approx(hits.mean(), abs=1e-6)
     best = json.loads((trainer.run_dir / "best.json").read_text())
     assert card["metrics"]["public_test_accuracy"] == best["val_accuracy"]
     assert list(card["data"]) == ["fer2013.npz"] and len(card["data"]["fer2013.npz"]) == 64
@@ -157,6 +166,38 @@ def test_test_with_exported_model_reproduces_the_card(trained, tmp_path, trainer
     card = json.loads((tmp_path / "models" / "emotion.json").read_text())
     assert results["accuracy"] == pytest.approx(card["metrics"]["private_test_accuracy"], abs=1e-6)
     assert results["macro_f1"] == pytest.approx(card["metrics"]["private_test_macro_f1"], abs=1e-6)
+    assert results["accuracy_not_in_training"] == pytest.approx(
+        card["metrics"]["private_test_accuracy_not_in_training"], abs=1e-6)
+
+
+def test_test_time_augmentation_ships_inside_one_h5_with_the_single_network_beside(
+        trained, tmp_path, trainer_config, monkeypatch):
+    from tasks.emotion import add_test_time_augmentation, main
+
+    task, _ = trained
+    models = tmp_path / "models"
+    single_card = json.loads((models / "emotion.json").read_text())
+    faces = task.split("test")[0][:5]
+    single = keras.models.load_model(models / "emotion.h5", compile=False)(faces).numpy()
+    monkeypatch.setattr("tasks.emotion_eval.TTA_CHOICES", (("flip", 0),))  # force a replacement
+    add_test_time_augmentation(models / "emotion.h5", task.data_dir)
+    card = json.loads((models / "emotion.json").read_text())
+    assert card["test_time_augmentation"]["chosen"] == "flip"
+    assert card["single_network"]["private_test_accuracy"] == single_card["metrics"]["private_test_accuracy"]
+    assert card["flops_per_face"] == 2 * card["single_network"]["flops_per_face"] > 0
+    assert card["commands"][-1].endswith("--test-time-augmentation " + str(models / "emotion.h5"))
+    # One .h5 holds the averaged graph: the mean of the face's and its mirror image's probabilities.
+    mirrored = keras.models.load_model(models / "emotion.h5", compile=False)
+    single_mirror = TFLiteClassifier(models / "emotion.tflite")
+    np.testing.assert_allclose(mirrored(faces[:1]).numpy()[0], single_mirror(faces[:1]), atol=2e-2)
+    assert not np.allclose(mirrored(faces).numpy(), single, atol=1e-6)
+    keras.backend.clear_session()
+    reloaded = EmotionTask.from_options({"model": str(models / "emotion.h5")})
+    reloaded.data_dir = task.data_dir
+    results = Trainer(trainer_config(run_name="tta")).test(reloaded)
+    assert results["accuracy"] == pytest.approx(card["metrics"]["private_test_accuracy"], abs=1e-6)
+    # A model that already went through the selection is refused with one line and exit 2.
+    assert main(["--test-time-augmentation", str(models / "emotion.h5"), "--data-dir", task.data_dir]) == 2
 
 
 def test_a_worse_model_does_not_replace_the_shipped_one(trained, tmp_path, trainer_config):
