@@ -16,6 +16,7 @@ import keras
 import numpy as np
 
 from tasks.activations import ACTIVATIONS
+from tasks.deep_mlp_config import DeepMLPConfig
 from trainer import Task
 from trainer.datasets import load_mnist
 from trainer.errors import UserError
@@ -24,44 +25,6 @@ from trainer.files import write_atomic
 from trainer.gradients import GradientHistogram, GradientProbe
 
 CLASSES = 10
-
-
-@dataclass(frozen=True)
-class DeepMLPConfig:
-    depths: tuple[int, ...] = (5, 20, 40)
-    activations: tuple[str, ...] = ("relu", "tanh", "sigmoid", "lecun")
-    # bench/deep_mlp.py grad-cost, depth 40: every 100 steps costs 1.04x an epoch's CPU time, every 10 1.43x.
-    grad_every: int = 100
-    # The study's setting: plain SGD on mini-batches of Keras's default size.
-    batch_size: int = 32
-    hidden_units: int = 32
-    learning_rate: float = 0.01
-    # The last 5,000 training images validate, as Keras's validation_split=1/12 would pick them.
-    validation_samples: int = 5000
-    # The first images of the training split: one fixed batch, the same for every model.
-    probe_samples: int = 128
-
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "depths", tuple(self.depths))
-        object.__setattr__(self, "activations", tuple(self.activations))
-        if not self.depths or any(d < 1 for d in self.depths):
-            raise UserError(f"--depths {_join(self.depths)!r} must list hidden-layer counts of at least 1, "
-                            "e.g. 5,20,40")
-        unknown = [a for a in self.activations if a not in ACTIVATIONS]
-        if unknown or not self.activations:
-            raise UserError(f"--activations {_join(self.activations)!r}: unknown {_join(unknown) or 'empty list'}; "
-                            f"choose from {_join(ACTIVATIONS)}")
-        for option in ("depths", "activations"):
-            values = getattr(self, option)
-            if len(set(values)) != len(values):
-                raise UserError(f"--{option} {_join(values)!r} repeats a value; list each once")
-        for option in ("grad_every", "batch_size", "hidden_units", "probe_samples"):
-            if getattr(self, option) < 1:
-                raise UserError(f"--{option.replace('_', '-')} must be at least 1, got {getattr(self, option)}")
-
-
-def _join(values) -> str:
-    return ",".join(map(str, values))
 
 
 @dataclass

@@ -8,7 +8,6 @@ import dataclasses
 import json
 import math
 import sys
-from dataclasses import dataclass
 from pathlib import Path
 
 import keras
@@ -16,6 +15,7 @@ import keras_tuner
 import numpy as np
 import tensorflow as tf
 
+from tasks.emotion_config import EmotionConfig
 from tasks.emotion_eval import (
     class_report,
     confusion_figure,
@@ -40,7 +40,6 @@ from tasks.emotion_model import (
 from tasks.emotion_tuning import (
     SearchBudget,
     TrialMonitor,
-    TunerConfig,
     check_search_folder,
     distributed_role,
     make_tuner,
@@ -59,51 +58,6 @@ from trainer.export import load_model_file, read_model_card, save_model_atomic, 
 from trainer.files import atomic_path, write_atomic
 
 SPLITS = {"train": "Training", "val": "PublicTest", "test": "PrivateTest"}
-
-
-@dataclass(frozen=True)
-class EmotionConfig:
-    # 64 gives twice the updates of 128 per epoch at about the same CPU cost per image.
-    batch_size: int = 64
-    tune: bool = False
-    # Random search with fewer, longer trials: Hyperband's one-epoch rounds ranked noise (every
-    # trial near the majority-class rate); a whole short cosine schedule per trial ranks.
-    tuner: str = "random"
-    # Random and Bayesian search: trials at most; the --tune-minutes budget usually ends it first.
-    max_trials: int = 12
-    # Epochs per trial, each trial a full cosine schedule on the --tune-faces subset.
-    tune_epochs: int = 5
-    # Wall-clock budget of the whole search, kept across --resume: about 30 minutes on a laptop CPU.
-    tune_minutes: float = 30.0
-    # Training faces per trial: a fixed class-stratified subset of Training (a fifth of it), so a trial
-    # costs about a full-data epoch and every trial sees the same faces. --limit-train-batches also applies.
-    tune_faces: int = 6000
-    # Extra seeds of the default network at trial fidelity: the noise floor a trial difference must beat.
-    tune_seeds: int = 2
-    # `test --model`: an exported .h5 (its JSON card beside it) to evaluate instead of a new network.
-    model: str | None = None
-    # Class weights count**-power: 0.5 lifts disgust (436 training faces) 4x over happy without
-    # the accuracy loss of full inverse-frequency weights.
-    class_weight_power: float = 0.5
-    # Stop when PublicTest accuracy has not improved for this many epochs; the best epoch is kept.
-    stop_patience: int = 10
-    # Cosine decay per epoch from the searched learning rate down to this fraction of it.
-    final_lr_fraction: float = 0.02
-    # Where the shipped model goes; it is replaced only by a model with better PublicTest accuracy.
-    export_dir: str | None = "models"
-
-    def __post_init__(self) -> None:
-        if self.tune_faces < 7:
-            raise UserError(f"--tune-faces must be at least 7 (one face a class), got {self.tune_faces}")
-        if self.batch_size < 1:
-            raise UserError(f"--batch-size must be at least 1, got {self.batch_size}")
-        if self.model is not None and not str(self.model).endswith((".h5", ".keras")):
-            raise UserError(f"--model {self.model} must be an .h5 or .keras file, e.g. models/emotion.h5")
-        self.tuner_config()  # validates the search options
-
-    def tuner_config(self, seed: int = 42) -> TunerConfig:
-        return TunerConfig(self.tuner, self.max_trials, self.tune_epochs, seed=seed, minutes=self.tune_minutes,
-                           seed_repeats=self.tune_seeds)
 
 
 class EmotionTask(Task):

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from trainer.errors import UserError
 
@@ -13,23 +13,30 @@ PROGRESS_MODES = ("auto", "rich", "plain", "none")
 
 @dataclass(frozen=True)
 class TrainerConfig:
-    max_epochs: int = 10
+    # Used only when the task has no default_epochs of its own; the CLI gives the task's.
+    max_epochs: int = field(default=10, metadata={"help": "Epochs to train.", "show_default": "the task's own"})
     # None trains on every batch; a small number makes a quick smoke run on real data.
-    limit_train_batches: int | None = None
-    limit_val_batches: int | None = None
+    limit_train_batches: int | None = field(default=None, metadata={"help": "Train on at most N batches per epoch."})
+    limit_val_batches: int | None = field(default=None, metadata={"help": "Validate on at most N batches."})
     # One batch of training and validation, one epoch, no checkpoints: proves the wiring in seconds.
-    fast_dev_run: bool = False
-    seed: int = 42
-    strategy: str = "default"
+    fast_dev_run: bool = field(
+        default=False, metadata={"help": "One batch, one epoch, no checkpoints: a wiring check."})
+    seed: int = field(default=42, metadata={
+        "help": "Seeds Python, NumPy and TensorFlow; the same seed gives the same metrics on CPU."})
+    strategy: str = field(default="default", metadata={
+        "help": "tf.distribute strategy; multi-worker reads TF_CONFIG.", "choices": STRATEGIES})
     # Metrics are read back from the device only every N steps: one host sync per logged step.
-    log_every_n_steps: int = 50
-    logdir: str = "logs"
-    run_name: str | None = None
-    resume: bool = False
+    log_every_n_steps: int = field(
+        default=50, metadata={"help": "Read metrics back every N steps (one host sync each)."})
+    logdir: str = field(default="logs", metadata={"help": "TensorBoard root; runs go to <logdir>/<task>/<run-name>/."})
+    run_name: str | None = field(default=None, metadata={"help": "Run folder name; default: a timestamp."})
+    resume: bool = field(
+        default=False, metadata={"help": "Continue the newest run (or --run-name) from its last checkpoint."})
     # Two checkpoints survive a crash during the write of a third.
-    keep_checkpoints: int = 2
-    checkpoint: bool = True
-    progress: str = "auto"
+    keep_checkpoints: int = field(default=2, metadata={"help": "Checkpoints kept in the run folder."})
+    checkpoint: bool = field(default=True, metadata={"help": "Checkpoint every epoch (--no-checkpoint: none)."})
+    progress: str = field(default="auto", metadata={
+        "help": "Progress display; auto picks rich on a terminal.", "choices": PROGRESS_MODES})
 
     def __post_init__(self) -> None:
         if self.strategy not in STRATEGIES:
