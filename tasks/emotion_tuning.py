@@ -323,7 +323,7 @@ def trials_table(rows: list[dict], objective: str = "val_accuracy"):
     from rich.table import Table
 
     names = sorted({k for row in rows for k in row["hyperparameters"]})
-    table = Table(title=f"{len(rows)} trials by PublicTest {objective}")
+    table = Table(title=f"Search trials by PublicTest {objective}, best first")
     for column in ("trial", objective, "epochs", "seconds", *names):
         table.add_column(column, justify="right")
     for row in rows:

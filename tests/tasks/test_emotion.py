@@ -279,7 +279,7 @@ def test_search_trains_trials_through_the_trainer_measures_seed_spread_and_retra
     assert signal["seed_scores"] == [round(first["score"], 4), round(seed_43, 4)]
     assert signal["trials"] == 2 and signal["trial_spread"] == round(signal["best"] - signal["worst"], 4)
     out = capsys.readouterr().out
-    assert "2 trials by PublicTest" in out and "search: 2 trials; best" in out and "seed spread" in out
+    assert "Search trials by PublicTest" in out and "search: 2 trials; best" in out and "seed spread" in out
     finished = [json.loads((search / f"trial_{i}" / "trial.json").read_text()) for i in (0, 1)]
     best = max(finished, key=lambda t: t["score"])
     assert task.hyperparameters.values["learning_rate"] == best["hyperparameters"]["values"]["learning_rate"]
@@ -336,7 +336,7 @@ def test_mixup_and_label_smoothing_train_and_keep_integer_label_metrics(tmp_path
     trainer = Trainer(trainer_config(max_epochs=1, run_name="mix"))
     trainer.fit(task)
     assert task._mixup and task.model.loss.label_smoothing == 0.1
-    assert 0.0 <= trainer.metrics["accuracy"] <= 1.0 and np.isfinite(trainer.metrics["loss"])
+    assert 0.0 <= trainer.metrics["train_accuracy"] <= 1.0 and np.isfinite(trainer.metrics["train_loss"])
     assert 0.0 <= trainer.metrics["val_macro_f1"] <= 1.0
     assert any(isinstance(layer, keras.layers.Add) for layer in task.model.layers)
 
