@@ -17,6 +17,7 @@ from typing import Annotated, Any
 import typer
 
 from trainer.errors import UserError
+from trainer.options import NUMBER
 from trainer.shipped import find_model
 
 try:  # typer >= 0.2x carries its own click
@@ -41,6 +42,12 @@ class FitOptions:
 
     data_dir: Path | None = field(default=None, metadata={"help": "Data folder; else $TRAINLAB_DATA, else ~/.keras/datasets."})
     patience: int | None = field(default=None, metadata={"help": "Early stopping: epochs without val_loss improvement."})
+    # None: no top-k files (a ModelCheckpoint still keeps the last weights under --weight-averaging).
+    save_top_k: int | None = field(default=None, metadata={
+        "help": "ModelCheckpoint: keep the K best weight files by --monitor in <run>/checkpoints/top/."})
+    monitor: str = field(default="val_loss", metadata={"help": "ModelCheckpoint's metric, e.g. val_accuracy."})
+    monitor_mode: str = field(default="auto", metadata={
+        "help": "ModelCheckpoint: min, max, or auto (max for accuracy-like names).", "choices": ("auto", "min", "max")})
 
 
 @dataclass(frozen=True)
@@ -49,6 +56,9 @@ class TestOptions:
 
     data_dir: Path | None = field(default=None, metadata={"help": "Data folder; else $TRAINLAB_DATA, else ~/.keras/datasets."})
     checkpoint: Path | None = field(default=None, metadata={"help": "A run folder whose newest checkpoint to load."})
+    which: str = field(default="last", metadata={
+        "help": "With --checkpoint: best (ModelCheckpoint's best file) or last (the last weights).",
+        "choices": ("last", "best")})
 
 
 # The Trainer's options that an evaluation uses; `fit` takes every TrainerConfig field.
@@ -125,11 +135,32 @@ def fit(ctx: typer.Context) -> None:
         task = parsed.spec.load().from_options(parsed.task)
         task.data_dir = parsed.own.get("data_dir")
         config = TrainerConfig(**{"max_epochs": task.default_epochs, **parsed.trainer})
-        trainer = Trainer(config, callbacks=_default_callbacks(task, parsed.own.get("patience")))
+        if config.seeds > 1 and not getattr(task, "runs_per_seed", False):
+            raise UserError(f"--seeds {config.seeds}: task {task.name} trains one model per run; "
+                            f"repeat it with --seed {config.seed}, --seed {config.seed + 1}, ... instead")
+        own = parsed.own
+        checkpointing = _model_checkpoint(config, own.get("save_top_k"), own.get("monitor", "val_loss"),
+                                          own.get("monitor_mode", "auto"))
+        trainer = Trainer(config, callbacks=[*_default_callbacks(task, own.get("patience")), *checkpointing])
         task.run(trainer)
+        if trainer.stop_reason and not trainer.stop_reason.startswith("reached --max-epochs"):
+            typer.echo(f"stopped: {trainer.stop_reason}")
+        if trainer.profiler.enabled:
+            from trainer.profiler import profile_table
+
+            typer.echo(profile_table(trainer.profiler.summary(), trainer.fit_seconds))
         typer.echo(f"run folder: {trainer.run_dir}")
 
     _run(action)
+
+
+def _model_checkpoint(config, save_top_k: int | None, monitor: str, mode: str) -> list:
+    """A ModelCheckpoint when asked for (--save-top-k), or under weight averaging to keep the averaged last weights."""
+    from callbacks import ModelCheckpoint
+
+    if save_top_k is None and config.weight_averaging == "none":
+        return []
+    return [ModelCheckpoint(monitor=monitor, mode=mode, save_top_k=save_top_k or 0, save_last=True)]
 
 
 def _default_callbacks(task, patience: int | None) -> list:
@@ -153,7 +184,7 @@ def test(ctx: typer.Context) -> None:
         task = parsed.spec.load().from_options(parsed.task)
         task.data_dir = parsed.own.get("data_dir")
         trainer = Trainer(TrainerConfig(**parsed.trainer))
-        results = trainer.test(task, checkpoint=parsed.own.get("checkpoint"))
+        results = trainer.test(task, checkpoint=parsed.own.get("checkpoint"), which=parsed.own.get("which", "last"))
         for name, value in results.items():
             typer.echo(f"test_{name}: {value:.4f}")
         typer.echo(f"run folder: {trainer.run_dir}")
@@ -206,8 +237,8 @@ def _check_unique(groups: dict, task: str) -> None:
     for panel, options in groups.items():
         for option in options:
             if option.name in seen:
-                raise UserError(f"task {task}: its Config field {option.name!r} is also one of the "
-                                f"{seen[option.name]} ({option.flag}); rename the field")
+                raise UserError(f"task {task}: option {option.flag} is declared twice, among the {seen[option.name]} "
+                                f"and the {panel}; rename one of the two fields")
             seen[option.name] = panel
 
 
@@ -216,7 +247,7 @@ def _task_command(help_text: str, groups: dict, task_argument: bool = False):
     parameters = [inspect.Parameter("typer_context", inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation=typer.Context)]
     if task_argument:
         parameters.append(inspect.Parameter("task", inspect.Parameter.POSITIONAL_OR_KEYWORD, default=None, annotation=Annotated[
-            str | None, typer.Argument(help="A task name (`tasks` lists them) or a Task class as module:Class.")]))
+            str | None, typer.Argument(metavar="TASK", help="A task name (`tasks` lists them) or a Task class as module:Class.")]))
     for panel, options in groups.items():
         parameters += [_parameter(option, panel) for option in options]
 
@@ -235,13 +266,13 @@ def _task_command(help_text: str, groups: dict, task_argument: bool = False):
 def _parameter(option, panel: str) -> inspect.Parameter:
     """The typer declaration of one derived option: comma lists are read as text, choices as a str Enum."""
     kind, default = option.kind, option.default
-    if option.many:
+    if option.many or option.kind is NUMBER:  # read as text, parsed by the option itself
         kind, default = str, None
     elif option.choices:
         kind = Enum(option.flag, [(choice, choice) for choice in option.choices], type=str)
         default = None if default is None else kind(default)
     annotation = kind if kind is bool else kind | None
-    shown = option.show_default() if option.default_text or option.many else True
+    shown = option.show_default() if option.default_text or option.many or option.kind is NUMBER else True
     info = typer.Option(help=option.help, rich_help_panel=panel, show_default=shown)
     if kind is bool:
         default = bool(default)
@@ -252,6 +283,8 @@ def _parameter(option, panel: str) -> inspect.Parameter:
 def _convert(option, value):
     if option.many and value is not None:
         return option.parse_list(value)
+    if option.kind is NUMBER and value is not None:
+        return option.parse_number(value)
     return value.value if isinstance(value, Enum) else value
 
 
@@ -287,6 +320,42 @@ def _other_tasks_flags() -> set[str]:
     from trainer.options import options_of
 
     return {o.flag for spec in BUILT_IN.values() for o in options_of(spec.load_config(), f"task {spec.name}")}
+
+
+@app.command("lr-find")
+def lr_find(
+    task: Annotated[str, typer.Argument(help="The task whose learning rate to find (a name from `tasks`, or module:Class).")],
+    data_dir: Annotated[Path | None, typer.Option(help="Data folder; else $TRAINLAB_DATA, else ~/.keras/datasets.")] = None,
+    seed: Annotated[int, typer.Option(help="Seeds the initial weights and the batch order.")] = 42,
+    batch_size: Annotated[int | None, typer.Option(help="Batch size; default: the task's own.")] = None,
+    min_lr: Annotated[float, typer.Option(help="First rate of the sweep.")] = 1e-7,
+    max_lr: Annotated[float, typer.Option(help="Last rate of the sweep.")] = 1.0,
+    num_steps: Annotated[int, typer.Option(help="Training steps of the sweep (fewer when the loss diverges).")] = 200,
+    logdir: LogDir = Path("logs"),
+    run_name: Annotated[str | None, typer.Option(help="Run folder name; default: a timestamp.")] = None,
+) -> None:
+    """Learning-rate range test: an exponential sweep, a suggested rate, the curve as PNG and TensorBoard image."""
+    _quiet_tensorflow()
+
+    def action():
+        from tasks import find_task
+        from trainer import TrainerConfig
+        from trainer.lr_finder import LearningRateFinder, find_learning_rate
+
+        built = find_task(task).load().from_options({} if batch_size is None else {"batch_size": batch_size})
+        built.data_dir = data_dir
+        finder = LearningRateFinder(min_lr=min_lr, max_lr=max_lr, num_steps=num_steps)
+        config = TrainerConfig(seed=seed, logdir=str(logdir), run_name=run_name, progress="none")
+        trainer, suggestion = find_learning_rate(built, config, finder)
+        ending = "the loss diverged" if finder.stopped_early else "the sweep ended"
+        typer.echo(f"swept {len(finder.rates)} steps from {finder.rates[0]:.1e} to {finder.rates[-1]:.1e} ({ending})")
+        if suggestion is None:
+            typer.echo("no suggestion: too few steps before the loss diverged; lower --max-lr or raise --num-steps")
+        else:
+            typer.echo(f"suggested learning rate: {suggestion:.2e} (steepest fall of the smoothed loss)")
+        typer.echo(f"curve: {trainer.run_dir / 'lr_find.png'} (TensorBoard image lr_find)")
+
+    _run(action)
 
 
 class DetectorName(str, Enum):

@@ -18,9 +18,10 @@ from trainer.files import write_atomic
 class CheckpointIO:
     """Saves and restores ``model`` + ``model.optimizer`` with the trainer state of that moment."""
 
-    def __init__(self, directory: str | Path, model, max_to_keep: int = 2) -> None:
+    def __init__(self, directory: str | Path, model, max_to_keep: int = 2, extra: dict | None = None) -> None:
         self.directory = Path(directory)
-        objects = {"model": model}
+        # ``extra``: more trackable state saved beside the model, e.g. a weight average.
+        objects = {"model": model, **(extra or {})}
         if getattr(model, "optimizer", None) is not None:
             objects["optimizer"] = model.optimizer
         self._checkpoint = tf.train.Checkpoint(**objects)

@@ -2,9 +2,10 @@
 
 A field ``name: type = field(default=..., metadata={"help": "..."})`` becomes the option ``--name``
 (underscores written as dashes) with that type, default and help. The command line parses ``int``,
-``float``, ``str``, ``bool`` (``--name/--no-name``) and ``Path``; a ``Literal`` of strings (or
-``metadata={"choices": (...)}``) as a choice; a ``tuple`` of int, float or str written
-comma-separated (``--depths 5,20,40``); and any of these ``| None``, where None means "not given".
+``float``, ``int | float`` ("2" an int, "0.5" a float), ``str``, ``bool`` (``--name/--no-name``) and
+``Path``; a ``Literal`` of strings (or ``metadata={"choices": (...)}``) as a choice; a ``tuple`` of
+int, float or str written comma-separated (``--depths 5,20,40``); and any of these ``| None``, where
+None means "not given".
 """
 
 from __future__ import annotations
@@ -19,9 +20,15 @@ from typing import Any
 from trainer.errors import UserError
 
 SCALARS = (int, float, str, bool, Path)
+
+
+class NUMBER:  # noqa: N801 (a marker type, named like the builtins it stands for)
+    """The kind of an ``int | float`` field, whose text parses as whichever fits (``Option.parse_number``)."""
+
 LIST_ITEMS = (int, float, str)
 WORDS = {int: "integers", float: "numbers", str: "words"}
-PARSABLE = "int, float, str, bool, Path, a Literal of strings, a tuple[int | float | str, ...], or any of them | None"
+PARSABLE = ("int, float, int | float, str, bool, Path, a Literal of strings, a tuple[int | float | str, ...], "
+            "or any of them | None")
 
 
 @dataclass(frozen=True)
@@ -29,7 +36,7 @@ class Option:
     """One command-line option: what the field ``name`` parses as, its default and its help."""
 
     name: str
-    kind: type  # int, float, str, bool or Path: what one value parses as
+    kind: type  # int, float, str, bool, Path, or NUMBER (int | float): what one value parses as
     many: bool  # a tuple of ``kind``, written comma-separated
     optional: bool  # the field takes None
     default: Any
@@ -49,6 +56,15 @@ class Option:
             example = ",".join(map(str, self.default)) if self.default else "5,20"
             raise UserError(f"{self.flag} {text!r} must be comma-separated {WORDS[self.kind]}, "
                             f"e.g. {self.flag} {example}") from None
+
+    def parse_number(self, text: str) -> int | float:
+        """An ``int | float`` field's value: "2" is the int 2 and "0.5" the float 0.5, which such fields tell apart."""
+        for kind in (int, float):
+            try:
+                return kind(text)
+            except ValueError:
+                pass
+        raise UserError(f"{self.flag} {text!r} must be a number, e.g. {self.flag} {self.default or 1}")
 
     def show_default(self) -> str | None:
         """The default as help shows it; None when there is none to show."""
@@ -94,8 +110,10 @@ def _analyse(hint: Any, choices: Any) -> tuple[type | None, bool, bool, tuple[st
     """(kind, many, optional, choices) of a type hint; kind None when the command line cannot parse it."""
     args = typing.get_args(hint)
     optional = _is_union(hint) and type(None) in args
+    rest = [a for a in args if a is not type(None)] if _is_union(hint) else [hint]
+    if set(rest) == {int, float}:
+        return NUMBER, False, optional, None
     if optional:
-        rest = [a for a in args if a is not type(None)]
         if len(rest) != 1:
             return None, False, True, None
         hint, args = rest[0], typing.get_args(rest[0])

@@ -14,7 +14,7 @@ import pytest
 from tasks import BUILT_IN
 from trainer import TrainerConfig
 from trainer.errors import UserError
-from trainer.options import options_of
+from trainer.options import NUMBER, options_of
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -30,6 +30,7 @@ class Every:
     level: str = field(default="low", metadata={"choices": ("low", "high")})
     sizes: tuple[int, ...] = (5, 20)
     words: tuple[str, ...] | None = field(default_factory=lambda: ("a", "b"))
+    interval: int | float | None = 1.0
 
 
 def test_each_field_becomes_one_option_with_its_type_default_and_help():
@@ -42,6 +43,11 @@ def test_each_field_becomes_one_option_with_its_type_default_and_help():
     assert options["sizes"].many and options["sizes"].parse_list("1, 2,3") == (1, 2, 3)
     assert options["words"].default == ("a", "b") and options["words"].show_default() == "a,b"
     assert options["sizes"].flag == "--sizes"
+    assert options["interval"].kind is NUMBER and options["interval"].optional
+    assert [options["interval"].parse_number(t) for t in ("2", "0.5")] == [2, 0.5]
+    assert isinstance(options["interval"].parse_number("2"), int)
+    with pytest.raises(UserError, match="--interval 'x' must be a number"):
+        options["interval"].parse_number("x")
 
 
 def test_a_bad_list_item_names_the_option_and_an_example():

@@ -31,6 +31,7 @@ from trainer import Task
 class DigitsConfig:
     units: int = field(default=8, metadata={"help": "Hidden units of the classifier."})
     samples: int = field(default=256, metadata={"help": "Training samples."})
+    interval: int | float = field(default=1.0, metadata={"help": "Batches (int) or a fraction of an epoch."})
 
 
 class Digits(Task):
@@ -66,6 +67,12 @@ class Odd(Digits):
     @dataclass(frozen=True)
     class Config:
         weights: dict = None
+
+
+class Seeded(Digits):
+    @dataclass(frozen=True)
+    class Config:
+        seed: int = 1
 
 
 not_a_task = 3
@@ -142,6 +149,7 @@ def test_a_plugin_help_shows_its_options_and_the_trainers(plugin):
     result = cli("fit", "my_digits:Digits", "--help", cwd=plugin)
     assert result.returncode == 0, result.stderr
     assert "--units" in result.stdout and "Hidden units of the classifier" in result.stdout
+    assert "--interval" in result.stdout
     assert "--max-epochs" in result.stdout and "--depths" not in result.stdout
 
 
@@ -152,6 +160,8 @@ def test_bad_import_paths_are_one_line_errors(plugin):
     assert_one_line_error(cli("fit", "my_digits:not_a_task", cwd=plugin), "is a int, not a trainer.Task subclass")
     assert_one_line_error(cli("fit", "my_digits:Odd", cwd=plugin), "field 'weights' of Config has type dict",
                           "command line cannot parse")
+    assert_one_line_error(cli("fit", "my_digits:Seeded", cwd=plugin), "option --seed is declared twice, among the "
+                          "Trainer options and the my_digits:Seeded options")
     assert_one_line_error(cli("fit", "my_digits:Digits", "--depths", "5", cwd=plugin),
                           "option --depths does not apply to task my_digits:Digits", "takes --units, --samples")
 

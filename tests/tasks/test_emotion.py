@@ -139,8 +139,8 @@ def test_run_selects_on_public_test_and_exports_card_h5_and_tflite(trained, tmp_
     hits = keras.models.load_model(models / "emotion.h5", compile=False)(faces).numpy().argmax(1) == labels
     assert card["metrics"]["private_test_accuracy_not_in_training"] == pytest.approx(hits[7:].mean(), abs=1e-6)
     assert card["metrics"]["private_test_accuracy"] == pytest.approx(hits.mean(), abs=1e-6)
-    best = json.loads((trainer.run_dir / "best.json").read_text())
-    assert card["metrics"]["public_test_accuracy"] == best["val_accuracy"]
+    best = json.loads((trainer.run_dir / "checkpoints/top/index.json").read_text())["kept"][0]
+    assert card["metrics"]["public_test_accuracy"] == best["value"]
     assert list(card["data"]) == ["fer2013.npz"] and len(card["data"]["fer2013.npz"]) == 64
     assert (trainer.run_dir / "emotion.keras").exists() and (trainer.run_dir / "confusion_matrix.png").exists()
     assert "confusion_matrix" in read_tags(trainer.run_dir / "test").get("images", set())
@@ -224,13 +224,13 @@ def test_resume_keeps_the_public_test_record_and_a_fresh_run_drops_it(tmp_path, 
         return task, trainer
 
     first, trainer = fit(1, resume=False)
-    record = json.loads((trainer.run_dir / "best.json").read_text())
+    record = json.loads((trainer.run_dir / "checkpoints/top/index.json").read_text())["kept"][0]
     resumed, trainer = fit(3, resume=True)
     assert trainer.current_epoch == 3
-    assert resumed._best["val_accuracy"] >= record["val_accuracy"]
+    assert resumed._best["val_accuracy"] >= record["value"]
     fresh, trainer = fit(1, resume=False)
     assert fresh._best["epoch"] == 0
-    assert json.loads((trainer.run_dir / "best.json").read_text())["epoch"] == 0
+    assert json.loads((trainer.run_dir / "checkpoints/top/index.json").read_text())["kept"][0]["epoch"] == 0
 
 
 def test_missing_card_is_a_user_error(tmp_path):
