@@ -325,13 +325,17 @@ class EmotionTask(Task):
         model's compile config in memory.
         """
         save_model_atomic(self.model, trainer.run_dir / "emotion.keras")
-        shipped, card = self.with_test_time_augmentation(_inference_copy(self.model), self.model_card(trainer))
+        # The selection reads the PublicTest faces validation read (--limit-val-batches narrows both).
+        limit = trainer.config.effective.limit_val_batches
+        shipped, card = self.with_test_time_augmentation(_inference_copy(self.model), self.model_card(trainer),
+                                                         None if limit is None else limit * self.batch_size)
         return self.write_export(shipped, card, self._export_target(trainer, card["metrics"]["public_test_accuracy"]))
 
-    def with_test_time_augmentation(self, single, card: dict) -> tuple[keras.Model, dict]:
+    def with_test_time_augmentation(self, single, card: dict, faces: int | None = None) -> tuple[keras.Model, dict]:
         """The model to ship and its card: the single network, or it inside the TTA graph that scores
         higher on PublicTest, evaluated once on PrivateTest, with the single network's figures beside."""
-        choice, shipped, public = select_test_time_augmentation(single, *self.split("val"))
+        public_faces, public_labels = self.split("val")
+        choice, shipped, public = select_test_time_augmentation(single, public_faces[:faces], public_labels[:faces])
         card = {**card, "test_time_augmentation": {"chosen": choice, "public_test_accuracy": public},
                 "flops_per_face": flops_per_face(shipped)}
         if shipped is single:
