@@ -5,6 +5,7 @@ TensorFlow is imported inside the commands, so ``--help`` and ``tasks`` answer a
 
 from __future__ import annotations
 
+import contextlib
 import difflib
 import inspect
 import os
@@ -84,23 +85,31 @@ TASK_COMMAND = {"context_settings": {"allow_extra_args": True, "ignore_unknown_o
 
 def _quiet_tensorflow() -> None:
     """Imports TensorFlow without its start-up lines on stderr (absl logs them before any setting applies)."""
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     import warnings
 
     # numpy 2 makes Keras warn about the __array__ copy keyword on every conversion.
     warnings.filterwarnings("ignore", message=".*__array__.*copy keyword.*", category=DeprecationWarning)
+    with _tensorflow_start_up_hidden():
+        import tensorflow as tf
+
+        tf.config.list_physical_devices()
+        # Studies build one compiled step per model, which TensorFlow's retracing warning misreads.
+        tf.get_logger().setLevel("ERROR")
+
+
+@contextlib.contextmanager
+def _tensorflow_start_up_hidden():
+    """Points file descriptor 2 at /dev/null while TensorFlow may be imported (TRAINLAB_VERBOSE_TF=1 shows it)."""
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     if os.environ.get("TRAINLAB_VERBOSE_TF"):
+        yield
         return
     sys.stderr.flush()
     saved = os.dup(2)
     devnull = os.open(os.devnull, os.O_WRONLY)
     try:
         os.dup2(devnull, 2)
-        import tensorflow as tf
-
-        tf.config.list_physical_devices()
-        # Studies build one compiled step per model, which TensorFlow's retracing warning misreads.
-        tf.get_logger().setLevel("ERROR")
+        yield
     finally:
         os.dup2(saved, 2)
         os.close(saved)
@@ -231,9 +240,9 @@ def _parse_task_command(ctx: typer.Context, verb: str, own: type, trainer_fields
     if args[0].startswith("-"):
         raise UserError(f"give the task first: {verb} TASK [OPTIONS], e.g. {verb} toy {args[0]}")
     spec = find_task(args[0])
-    if spec.config is None:  # a plug-in's Config comes with its module, which may import TensorFlow
-        _quiet_tensorflow()
-    task_options = options_of(spec.load_config(), f"task {spec.name}")
+    with _tensorflow_start_up_hidden():  # a plug-in's Config comes with its module, which may import TensorFlow
+        config = spec.load_config()
+    task_options = options_of(config, f"task {spec.name}")
     groups = {**shared, f"{spec.name} options": task_options}
     _check_unique(groups, spec.name)
     summary = f"{PURPOSES[verb]} the task {spec.name}" + (f": {spec.summary}." if spec.summary else ".")
