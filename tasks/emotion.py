@@ -190,12 +190,11 @@ class EmotionTask(Task):
         if self.config.tune and not self.search(trainer):
             return {}  # a distributed worker: its trials are done
         trainer.fit(self)
-        if not trainer.is_chief:
-            return dict(trainer.metrics)
-        if self._best:
+        if self._best and trainer.is_chief:
             print(f"kept epoch {self._best['epoch'] + 1}: best PublicTest accuracy {self._best['val_accuracy']:.4f}")
-        trainer.test(self)
-        self.export(trainer)
+        trainer.test(self)  # collective under multi-worker: every worker takes part, only the chief exports
+        if trainer.is_chief:
+            self.export(trainer)
         return dict(trainer.metrics)
 
     def search(self, trainer) -> bool:
