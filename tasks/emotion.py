@@ -257,8 +257,8 @@ class EmotionTask(Task):
         trial._splits, trial._checksums = self._splits, self._checksums
         trial.hyperparameters = hp
         trial.train_indices = indices
-        child = trainer.spawn(self, name)
-        child.config = dataclasses.replace(trainer.config, max_epochs=epochs, seed=seed, resume=True)
+        child = trainer.spawn(self, name, seed=seed)
+        child.config = dataclasses.replace(child.config, max_epochs=epochs, resume=True)
         monitor = TrialMonitor(name, budget)
         child.callbacks.append(monitor)
         child.fit(trial)
