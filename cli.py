@@ -5,6 +5,7 @@ TensorFlow is imported inside the commands, so ``--help`` and ``tasks`` answer a
 
 from __future__ import annotations
 
+import contextlib
 import difflib
 import inspect
 import os
@@ -42,6 +43,12 @@ class FitOptions:
 
     data_dir: Path | None = field(default=None, metadata={"help": "Data folder; else $TRAINLAB_DATA, else ~/.keras/datasets."})
     patience: int | None = field(default=None, metadata={"help": "Early stopping: epochs without val_loss improvement."})
+    # None: no top-k files (a ModelCheckpoint still keeps the last weights under --weight-averaging).
+    save_top_k: int | None = field(default=None, metadata={
+        "help": "ModelCheckpoint: keep the K best weight files by --monitor in <run>/checkpoints/top/."})
+    monitor: str = field(default="val_loss", metadata={"help": "ModelCheckpoint's metric, e.g. val_accuracy."})
+    monitor_mode: str = field(default="auto", metadata={
+        "help": "ModelCheckpoint: min, max, or auto (max for accuracy-like names).", "choices": ("auto", "min", "max")})
 
 
 @dataclass(frozen=True)
@@ -50,33 +57,59 @@ class TestOptions:
 
     data_dir: Path | None = field(default=None, metadata={"help": "Data folder; else $TRAINLAB_DATA, else ~/.keras/datasets."})
     checkpoint: Path | None = field(default=None, metadata={"help": "A run folder whose newest checkpoint to load."})
+    which: str = field(default="last", metadata={
+        "help": "With --checkpoint: best (ModelCheckpoint's best file) or last (the last weights).",
+        "choices": ("last", "best")})
 
 
-# The Trainer's options that an evaluation uses; `fit` takes every TrainerConfig field.
+@dataclass(frozen=True)
+class LrFindOptions:
+    """Options of `lr-find`: the range of the sweep (LearningRateFinder's arguments) and the data folder."""
+
+    data_dir: Path | None = field(default=None, metadata={"help": "Data folder; else $TRAINLAB_DATA, else ~/.keras/datasets."})
+    # From far below any rate in use to where every loss diverges; the sweep stops at divergence.
+    min_lr: float = field(default=1e-7, metadata={"help": "First rate of the sweep."})
+    max_lr: float = field(default=1.0, metadata={"help": "Last rate of the sweep."})
+    # fastai's and Lightning's default: enough points for the smoothed curve's steepest fall.
+    num_steps: int = field(default=200, metadata={"help": "Training steps of the sweep (fewer when the loss diverges)."})
+
+
+# The Trainer's options that an evaluation or a range test uses; `fit` takes every TrainerConfig field.
 TEST_TRAINER_FIELDS = ("seed", "logdir", "run_name", "progress")
+LR_FIND_TRAINER_FIELDS = ("seed", "logdir", "run_name")
+# What each task command does, for its help.
+PURPOSES = {"fit": "Train", "test": "Evaluate", "lr-find": "Find a learning rate for"}
 # `fit` and `test` read their own arguments: which options exist depends on the task named first.
 TASK_COMMAND = {"context_settings": {"allow_extra_args": True, "ignore_unknown_options": True},
                 "add_help_option": False}
 
 def _quiet_tensorflow() -> None:
     """Imports TensorFlow without its start-up lines on stderr (absl logs them before any setting applies)."""
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     import warnings
 
     # numpy 2 makes Keras warn about the __array__ copy keyword on every conversion.
     warnings.filterwarnings("ignore", message=".*__array__.*copy keyword.*", category=DeprecationWarning)
+    with _tensorflow_start_up_hidden():
+        import tensorflow as tf
+
+        tf.config.list_physical_devices()
+        # Studies build one compiled step per model, which TensorFlow's retracing warning misreads.
+        tf.get_logger().setLevel("ERROR")
+
+
+@contextlib.contextmanager
+def _tensorflow_start_up_hidden():
+    """Points file descriptor 2 at /dev/null while TensorFlow may be imported (TRAINLAB_VERBOSE_TF=1 shows it)."""
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     if os.environ.get("TRAINLAB_VERBOSE_TF"):
+        yield
         return
     sys.stderr.flush()
     saved = os.dup(2)
     devnull = os.open(os.devnull, os.O_WRONLY)
     try:
         os.dup2(devnull, 2)
-        import tensorflow as tf
-
-        tf.config.list_physical_devices()
-        # Studies build one compiled step per model, which TensorFlow's retracing warning misreads.
-        tf.get_logger().setLevel("ERROR")
+        yield
     finally:
         os.dup2(saved, 2)
         os.close(saved)
@@ -129,11 +162,29 @@ def fit(ctx: typer.Context) -> None:
         if config.seeds > 1 and not getattr(task, "runs_per_seed", False):
             raise UserError(f"--seeds {config.seeds}: task {task.name} trains one model per run; "
                             f"repeat it with --seed {config.seed}, --seed {config.seed + 1}, ... instead")
-        trainer = Trainer(config, callbacks=_default_callbacks(task, parsed.own.get("patience")))
+        own = parsed.own
+        checkpointing = _model_checkpoint(config, own.get("save_top_k"), own.get("monitor", "val_loss"),
+                                          own.get("monitor_mode", "auto"))
+        trainer = Trainer(config, callbacks=[*_default_callbacks(task, own.get("patience")), *checkpointing])
         task.run(trainer)
+        if trainer.stop_reason and not trainer.stop_reason.startswith("reached --max-epochs"):
+            typer.echo(f"stopped: {trainer.stop_reason}")
+        if trainer.profiler.enabled:
+            from trainer.profiler import profile_table
+
+            typer.echo(profile_table(trainer.profiler.summary(), trainer.fit_seconds))
         typer.echo(f"run folder: {trainer.run_dir}")
 
     _run(action)
+
+
+def _model_checkpoint(config, save_top_k: int | None, monitor: str, mode: str) -> list:
+    """A ModelCheckpoint when asked for (--save-top-k), or under weight averaging to keep the averaged last weights."""
+    from callbacks import ModelCheckpoint
+
+    if save_top_k is None and config.weight_averaging == "none":
+        return []
+    return [ModelCheckpoint(monitor=monitor, mode=mode, save_top_k=save_top_k or 0, save_last=True)]
 
 
 def _default_callbacks(task, patience: int | None) -> list:
@@ -157,7 +208,7 @@ def test(ctx: typer.Context) -> None:
         task = parsed.spec.load().from_options(parsed.task)
         task.data_dir = parsed.own.get("data_dir")
         trainer = Trainer(TrainerConfig(**parsed.trainer))
-        results = trainer.test(task, checkpoint=parsed.own.get("checkpoint"))
+        results = trainer.test(task, checkpoint=parsed.own.get("checkpoint"), which=parsed.own.get("which", "last"))
         for name, value in results.items():
             typer.echo(f"test_{name}: {value:.4f}")
         typer.echo(f"run folder: {trainer.run_dir}")
@@ -189,13 +240,12 @@ def _parse_task_command(ctx: typer.Context, verb: str, own: type, trainer_fields
     if args[0].startswith("-"):
         raise UserError(f"give the task first: {verb} TASK [OPTIONS], e.g. {verb} toy {args[0]}")
     spec = find_task(args[0])
-    if spec.config is None:  # a plug-in's Config comes with its module, which may import TensorFlow
-        _quiet_tensorflow()
-    task_options = options_of(spec.load_config(), f"task {spec.name}")
+    with _tensorflow_start_up_hidden():  # a plug-in's Config comes with its module, which may import TensorFlow
+        config = spec.load_config()
+    task_options = options_of(config, f"task {spec.name}")
     groups = {**shared, f"{spec.name} options": task_options}
     _check_unique(groups, spec.name)
-    what = "Train" if verb == "fit" else "Evaluate"
-    summary = f"{what} the task {spec.name}" + (f": {spec.summary}." if spec.summary else ".")
+    summary = f"{PURPOSES[verb]} the task {spec.name}" + (f": {spec.summary}." if spec.summary else ".")
     values = _invoke(_task_command(summary, groups), args[1:], f"{ctx.command_path} {args[0]}", spec.name, task_options)
     parsed = {panel: {o.name: _convert(o, values[o.name]) for o in options if o.name in values}
               for panel, options in groups.items()}
@@ -293,6 +343,33 @@ def _other_tasks_flags() -> set[str]:
     from trainer.options import options_of
 
     return {o.flag for spec in BUILT_IN.values() for o in options_of(spec.load_config(), f"task {spec.name}")}
+
+
+@app.command("lr-find", **TASK_COMMAND)
+def lr_find(ctx: typer.Context) -> None:
+    """Learning-rate range test of TASK: an exponential sweep, a suggested rate, the curve as PNG and TensorBoard image."""
+    parsed = _run(lambda: _parse_task_command(ctx, "lr-find", LrFindOptions, LR_FIND_TRAINER_FIELDS))
+    _quiet_tensorflow()
+
+    def action():
+        from trainer import TrainerConfig
+        from trainer.lr_finder import LearningRateFinder, find_learning_rate
+
+        built = parsed.spec.load().from_options(parsed.task)
+        sweep = {k: v for k, v in parsed.own.items() if k != "data_dir"}
+        built.data_dir = parsed.own.get("data_dir")
+        finder = LearningRateFinder(**sweep)
+        config = TrainerConfig(**{**parsed.trainer, "progress": "none"})
+        trainer, suggestion = find_learning_rate(built, config, finder)
+        ending = "the loss diverged" if finder.stopped_early else "the sweep ended"
+        typer.echo(f"swept {len(finder.rates)} steps from {finder.rates[0]:.1e} to {finder.rates[-1]:.1e} ({ending})")
+        if suggestion is None:
+            typer.echo("no suggestion: too few steps before the loss diverged; lower --max-lr or raise --num-steps")
+        else:
+            typer.echo(f"suggested learning rate: {suggestion:.2e} (steepest fall of the smoothed loss)")
+        typer.echo(f"curve: {trainer.run_dir / 'lr_find.png'} (TensorBoard image lr_find)")
+
+    _run(action)
 
 
 class DetectorName(str, Enum):

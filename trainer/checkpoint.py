@@ -18,9 +18,10 @@ from trainer.files import write_atomic
 class CheckpointIO:
     """Saves and restores ``model`` + ``model.optimizer`` with the trainer state of that moment."""
 
-    def __init__(self, directory: str | Path, model, max_to_keep: int = 2) -> None:
+    def __init__(self, directory: str | Path, model, max_to_keep: int = 2, extra: dict | None = None) -> None:
         self.directory = Path(directory)
-        objects = {"model": model}
+        # ``extra``: more trackable state saved beside the model, e.g. a weight average.
+        objects = {"model": model, **(extra or {})}
         if getattr(model, "optimizer", None) is not None:
             objects["optimizer"] = model.optimizer
         self._checkpoint = tf.train.Checkpoint(**objects)
@@ -57,3 +58,40 @@ class CheckpointIO:
         for state in self.directory.glob("state-*.json"):
             if int(state.stem.split("-")[1]) not in kept:
                 state.unlink(missing_ok=True)
+
+
+def random_state(task) -> dict:
+    """The state of every random generator the task's steps draw from, as JSON: Keras ``SeedGenerator``s
+    (Dropout, random augmentation layers, ``keras.random`` with a generator) of the model and of the
+    task's own layers, and ``tf.random.Generator``s the task holds.
+
+    A stateful op without a generator (``tf.random.uniform``) keeps its counter inside the compiled
+    step, where no checkpoint reaches it: a task that wants exact resume draws from a generator.
+    """
+    return {name: variable.numpy().tolist() for name, variable in _random_variables(task).items()}
+
+
+def load_random_state(task, state: dict) -> None:
+    for name, variable in _random_variables(task).items():
+        if name in state:
+            variable.assign(tf.constant(state[name], dtype=variable.dtype))
+
+
+def _random_variables(task) -> dict:
+    """Generator state variables by a name stable across runs: the task attribute and position."""
+    import keras
+
+    found, seen = {}, set()
+    owners = [("model", task.model), *((k, v) for k, v in sorted(vars(task).items()) if k != "model")]
+    for owner, value in owners:
+        if isinstance(value, keras.Layer):
+            variables = [v for v in value.variables if v.name == "seed_generator_state"]
+        elif isinstance(value, (keras.random.SeedGenerator, tf.random.Generator)):
+            variables = [value.state]
+        else:
+            continue
+        for index, variable in enumerate(variables):
+            if id(variable) not in seen:
+                seen.add(id(variable))
+                found[f"{owner}/{index}"] = variable
+    return found
