@@ -29,7 +29,7 @@ from tasks.face_preprocessing import FacePreprocessing, preprocess_faces
 from trainer import Task
 from trainer.datasets import FER_CLASSES, load_fer2013
 from trainer.errors import UserError
-from trainer.export import load_model_file, read_model_card, save_model_atomic, write_model_card
+from trainer.export import load_model_file, read_model_card, save_model_atomic, variables_size, write_model_card
 from trainer.files import atomic_path, write_atomic
 
 SPLITS = {"train": "Training", "val": "PublicTest", "test": "PrivateTest"}
@@ -244,7 +244,8 @@ class EmotionTask(Task):
         figure = confusion_figure(confusion, FER_CLASSES)
         trainer.logger.log_figure("confusion_matrix", figure, trainer.current_epoch, split="test")
         if trainer.run_dir is not None:
-            figure.savefig(trainer.run_dir / "confusion_matrix.png", dpi=100)
+            with atomic_path(trainer.run_dir / "confusion_matrix.png") as tmp:
+                figure.savefig(tmp, dpi=100)
         import matplotlib.pyplot as plt
 
         plt.close(figure)
@@ -346,5 +347,5 @@ def _inference_copy(model) -> keras.Model:
 
 
 def _save_weights_atomic(model, path: Path) -> None:
-    with atomic_path(path, suffix=".weights.h5") as tmp:
+    with atomic_path(path, suffix=".weights.h5", needed=variables_size(model.weights)) as tmp:
         model.save_weights(tmp, overwrite=True)

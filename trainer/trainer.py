@@ -6,6 +6,7 @@ import contextlib
 import copy
 import itertools
 import math
+import sys
 import time
 from pathlib import Path
 
@@ -17,6 +18,7 @@ from trainer.checkpoint import CheckpointIO
 from trainer.config import TrainerConfig
 from trainer.distribute import is_chief, make_strategy, worker_name
 from trainer.errors import UserError
+from trainer.files import FolderLock, make_dirs
 from trainer.logger import NullLogger, TensorBoardLogger
 from trainer.progress import PlainProgress, RichProgress, make_progress
 from trainer.report import new_run_dir, write_run_config, write_run_results
@@ -52,6 +54,7 @@ class Trainer:
         self.logged_this_step = False
         self.fit_seconds = 0.0
         self._checkpoint: CheckpointIO | None = None
+        self._lock: FolderLock | None = None
         self._steps: dict[str, tf.types.experimental.GenericFunction] = {}
         self._tensors: dict[int, tuple] = {}
 
@@ -117,7 +120,11 @@ class Trainer:
     # --- set-up and tear-down ----------------------------------------------------------------
     @contextlib.contextmanager
     def _running(self, task: Task, stage: str):
-        self._setup(task, stage)
+        try:
+            self._setup(task, stage)
+        except BaseException:
+            self._unlock_run_dir()
+            raise
         try:
             for target in (task, *self.callbacks):
                 target.setup(self, task, stage)
@@ -128,6 +135,7 @@ class Trainer:
         finally:
             self._call("teardown", task, stage)
             self.logger.close()
+            self._unlock_run_dir()
 
     def _setup(self, task: Task, stage: str) -> None:
         config = self.config.effective
@@ -138,6 +146,7 @@ class Trainer:
             self.resolve_run_dir(task)
             if not self.is_chief:
                 self.run_dir = self.run_dir / "workers" / worker_name(self.strategy)
+        self._lock_run_dir()
         if task.model is None:
             import keras
 
@@ -148,6 +157,21 @@ class Trainer:
         if stage == "fit":
             write_run_config(self, task)
         self.should_stop = False
+
+    def _lock_run_dir(self) -> None:
+        """One writer per run folder: a second ``fit`` of the same run refuses while the first runs."""
+        make_dirs(self.run_dir, "pass a --logdir you can write to")
+        if self._lock is None:
+            self._lock = FolderLock(self.run_dir)
+        holder = self._lock.acquire()
+        if holder is not None:
+            who = f"process {holder}" if holder else "another process"
+            raise UserError(f"the run folder {self.run_dir} is in use by {who}; wait for it to end, "
+                            "or pass another --run-name")
+
+    def _unlock_run_dir(self) -> None:
+        if self._lock is not None:
+            self._lock.release()
 
     # --- loops -------------------------------------------------------------------------------
     def _run_epoch(self, task: Task) -> None:
@@ -334,6 +358,8 @@ class Trainer:
     def _resume(self, task: Task) -> None:
         io = self._checkpoint_io(task)
         if io.latest is None:
+            print(f"note: nothing to resume in {self.run_dir} (no checkpoint yet); training from epoch 1",
+                  file=sys.stderr, flush=True)
             return
         state = io.restore()
         self.load_state_dict(state)
