@@ -138,10 +138,14 @@ class CheckpointIO:
         shutil.rmtree(self.directory / f"ckpt-{number}_temp", ignore_errors=True)
 
     def _prune(self, kept: list[int]) -> None:
+        """Deletes the checkpoints not kept, and temporary files of writes that a kill cut short."""
         pattern = re.compile(r"^(?:ckpt|state)-(\d+)(?:\.|_temp$)")
-        found = {int(m.group(1)) for m in map(pattern.match, os.listdir(self.directory)) if m}
-        for number in found - set(kept):
+        names = os.listdir(self.directory)
+        for number in {int(m.group(1)) for m in map(pattern.match, names) if m} - set(kept):
             self._remove(number)
+        for name in names:
+            if name.startswith("."):  # only this run's writer, which holds the run's lock, writes here
+                (self.directory / name).unlink(missing_ok=True)
 
     def _bytes_needed(self) -> int:
         """The size of one checkpoint, named in the message when the disk is full."""

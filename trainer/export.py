@@ -26,7 +26,8 @@ def save_model_atomic(model, path: str | Path, include_optimizer: bool = True) -
     if not include_optimizer:
         model = without_optimizer(model)
     path = Path(path)
-    needed = variables_size(model.weights + (model.optimizer.variables if model.optimizer else []))
+    optimizer = getattr(model, "optimizer", None)  # an uncompiled model has none
+    needed = variables_size([*model.weights, *(optimizer.variables if optimizer else [])])
     # Keras warns on every .h5 save that the format is legacy.
     with atomic_path(path, needed=needed) as tmp, _quiet_absl():
         model.save(tmp)

@@ -47,11 +47,18 @@ def is_disk_full(error: BaseException) -> bool:
 
 @contextlib.contextmanager
 def disk_space(folder: str | Path, needed: int | None = None, fix: str = "free some space and run it again"):
-    """Turns a full disk inside the block into one ``DiskFullError`` naming ``folder`` and ``needed`` bytes."""
+    """Turns a full disk inside the block into one ``DiskFullError`` naming ``folder`` and ``needed`` bytes.
+
+    A ``DiskFullError`` from a nested write passes through unless this block knows the whole size.
+    """
     try:
         yield
+    except DiskFullError:
+        if needed is None:
+            raise
+        raise DiskFullError(folder, needed, fix) from None
     except Exception as error:
-        if isinstance(error, DiskFullError) or is_disk_full(error):
+        if is_disk_full(error):
             raise DiskFullError(folder, needed, fix) from None
         raise
 

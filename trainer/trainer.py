@@ -18,7 +18,7 @@ from trainer.checkpoint import CheckpointIO
 from trainer.config import TrainerConfig
 from trainer.distribute import is_chief, make_strategy, worker_name
 from trainer.errors import UserError
-from trainer.files import FolderLock, make_dirs
+from trainer.files import DiskFullError, FolderLock, is_disk_full, make_dirs
 from trainer.logger import NullLogger, TensorBoardLogger
 from trainer.progress import PlainProgress, RichProgress, make_progress
 from trainer.report import new_run_dir, write_run_config, write_run_results
@@ -131,6 +131,8 @@ class Trainer:
             yield
         except BaseException as exception:
             self._call("on_exception", task, exception)
+            if is_disk_full(exception) and not isinstance(exception, DiskFullError):  # e.g. TensorBoard's events
+                raise DiskFullError(self.run_dir, None, "free some space, then continue with --resume") from None
             raise
         finally:
             self._call("teardown", task, stage)

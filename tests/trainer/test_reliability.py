@@ -278,6 +278,30 @@ def test_disk_full_during_export_keeps_the_previous_model(tmp_path, monkeypatch)
     assert target.read_bytes() == before and sorted(p.name for p in tmp_path.iterdir()) == ["toy.h5"]
 
 
+def test_disk_full_anywhere_else_in_a_run_is_one_line_naming_the_run_folder(trainer_config, tmp_path, monkeypatch):
+    from trainer.logger import TensorBoardLogger
+
+    def flush(self):
+        raise tf.errors.ResourceExhaustedError(None, None, "events.out.tfevents; No space left on device")
+
+    monkeypatch.setattr(TensorBoardLogger, "flush", flush)
+    with pytest.raises(DiskFullError) as caught:
+        Trainer(trainer_config(run_name="events")).fit(ToyTask())
+    assert str(caught.value).startswith(f"no space left on the device of {tmp_path / 'logs/toy/events'}: ")
+
+
+def test_a_save_clears_what_writes_cut_short_left_behind(tmp_path):
+    io, _ = two_checkpoints(tmp_path)
+    leftovers = [tmp_path / ".state-3.json.x1y2.json", tmp_path / ".checkpoint.a1b2", tmp_path / "ckpt-3_temp/part"]
+    for path in leftovers:
+        path.parent.mkdir(exist_ok=True)
+        path.write_text("cut short")
+    io.save({"epoch": 4}, 4)
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "checkpoint", "ckpt-2.data-00000-of-00001", "ckpt-2.index", "ckpt-4.data-00000-of-00001", "ckpt-4.index",
+        "state-2.json", "state-4.json"]
+
+
 # --- 6 and 7. a killed run resumes; a second writer is refused meanwhile --------------------------
 def test_sigkill_between_checkpoint_data_and_index_then_resume_while_a_second_writer_is_refused(tmp_path):
     logdir, run = tmp_path / "logs", ["--run-name", "k", "--progress", "plain"]
