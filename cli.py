@@ -5,15 +5,25 @@ TensorFlow is imported inside the commands, so ``--help`` and ``tasks`` answer a
 
 from __future__ import annotations
 
+import difflib
+import inspect
 import os
 import sys
+from dataclasses import dataclass, field
 from enum import Enum
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
-from tasks import TASKS
+from trainer.errors import UserError
+from trainer.options import NUMBER
+from trainer.shipped import find_model
+
+try:  # typer >= 0.2x carries its own click
+    from typer._click import exceptions as click_errors
+except ImportError:  # pragma: no cover
+    from click import exceptions as click_errors
 
 app = typer.Typer(
     help="trainlab: a Lightning-style trainer for Keras 3 with TensorBoard at its heart.",
@@ -22,26 +32,31 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 
-class Strategy(str, Enum):
-    default = "default"
-    mirrored = "mirrored"
-    multi_worker = "multi-worker"
-
-
-class Progress(str, Enum):
-    auto = "auto"
-    rich = "rich"
-    plain = "plain"
-    none = "none"
-
-
-# Options shared by the commands that mean the same thing in each.
-DataDir = Annotated[Path | None, typer.Option(help="Data folder; else $TRAINLAB_DATA, else ~/.keras/datasets.")]
-Seed = Annotated[int, typer.Option(help="Seeds Python, NumPy and TensorFlow; the same seed gives the same metrics on CPU.")]
 LogDir = Annotated[Path, typer.Option(help="TensorBoard root; runs go to <logdir>/<task>/<run-name>/.")]
-RunName = Annotated[str | None, typer.Option(help="Run folder name; default: a timestamp.")]
-ProgressOpt = Annotated[Progress, typer.Option(help="Progress display; auto picks rich on a terminal.")]
+TRAINER_PANEL = "Trainer options"
 
+
+@dataclass(frozen=True)
+class FitOptions:
+    """Options of `fit` that belong neither to the Trainer's config nor to the task's."""
+
+    data_dir: Path | None = field(default=None, metadata={"help": "Data folder; else $TRAINLAB_DATA, else ~/.keras/datasets."})
+    patience: int | None = field(default=None, metadata={"help": "Early stopping: epochs without val_loss improvement."})
+
+
+@dataclass(frozen=True)
+class TestOptions:
+    """Options of `test` that belong neither to the Trainer's config nor to the task's."""
+
+    data_dir: Path | None = field(default=None, metadata={"help": "Data folder; else $TRAINLAB_DATA, else ~/.keras/datasets."})
+    checkpoint: Path | None = field(default=None, metadata={"help": "A run folder whose newest checkpoint to load."})
+
+
+# The Trainer's options that an evaluation uses; `fit` takes every TrainerConfig field.
+TEST_TRAINER_FIELDS = ("seed", "logdir", "run_name", "progress")
+# `fit` and `test` read their own arguments: which options exist depends on the task named first.
+TASK_COMMAND = {"context_settings": {"allow_extra_args": True, "ignore_unknown_options": True},
+                "add_help_option": False}
 
 def _quiet_tensorflow() -> None:
     """Imports TensorFlow without its start-up lines on stderr (absl logs them before any setting applies)."""
@@ -75,7 +90,6 @@ def _fail(message: str, code: int = 1) -> typer.Exit:
 
 def _run(action):
     """Runs a library call, turning a user's mistake into one line and a non-zero exit."""
-    from trainer.errors import UserError
 
     try:
         return action()
@@ -87,111 +101,36 @@ def _run(action):
 
 @app.command()
 def tasks() -> None:
-    """List the tasks, one line each."""
-    width = max(map(len, TASKS))
-    for spec in TASKS.values():
-        typer.echo(f"{spec.name:<{width}}  {spec.summary}")
+    """List the built-in and installed tasks, one line each."""
+
+    def action():
+        from tasks import registry
+
+        specs = registry()
+        width = max(map(len, specs))
+        for spec in specs.values():
+            typer.echo(f"{spec.name:<{width}}  {spec.summary}")
+
+    _run(action)
 
 
-class DatasetName(str, Enum):
-    mnist = "mnist"
-    cifar10 = "cifar10"
-
-
-class TunerName(str, Enum):
-    hyperband = "hyperband"
-    bayesian = "bayesian"
-    random = "random"
-
-
-class AttackName(str, Enum):
-    pgd = "pgd"
-    fgsm = "fgsm"
-
-
-def _int_list(text: str | None, option: str) -> tuple[int, ...] | None:
-    if text is None:
-        return None
-    try:
-        return tuple(int(part) for part in text.split(",") if part.strip())
-    except ValueError:
-        raise _fail(f"{option} {text!r} must be comma-separated integers, e.g. {option} 5,20", code=2) from None
-
-
-def _str_list(text: str | None) -> tuple[str, ...] | None:
-    return None if text is None else tuple(part.strip() for part in text.split(",") if part.strip())
-
-
-def _value(option):
-    return option.value if isinstance(option, Enum) else option
-
-
-def _task_options(**options) -> dict:
-    """Only the options the user gave: a task rejects any it does not take."""
-    return {k: _value(v) for k, v in options.items() if v is not None and v is not False}
-
-
-DEEP, ADV, ROBUST, EMOTION = "deep-mlp options", "adversarial options", "robust options", "emotion options"
-
-
-@app.command()
-def fit(
-    task: Annotated[str, typer.Argument(help=f"The task to train: {', '.join(TASKS)}.")],
-    data_dir: DataDir = None,
-    seed: Seed = 42,
-    max_epochs: Annotated[int | None, typer.Option(help="Epochs to train; default: the task's own.")] = None,
-    batch_size: Annotated[int | None, typer.Option(help="Batch size; default: the task's own.")] = None,
-    limit_train_batches: Annotated[int | None, typer.Option(help="Train on at most N batches per epoch.")] = None,
-    limit_val_batches: Annotated[int | None, typer.Option(help="Validate on at most N batches.")] = None,
-    fast_dev_run: Annotated[bool, typer.Option(help="One batch, one epoch, no checkpoints: a wiring check.")] = False,
-    strategy: Annotated[Strategy, typer.Option(help="tf.distribute strategy; multi-worker reads TF_CONFIG.")] = Strategy.default,
-    resume: Annotated[bool, typer.Option(help="Continue the newest run (or --run-name) from its last checkpoint.")] = False,
-    patience: Annotated[int | None, typer.Option(help="Early stopping: epochs without val_loss improvement.")] = None,
-    log_every_n_steps: Annotated[int, typer.Option(help="Read metrics back every N steps (one host sync each).")] = 50,
-    logdir: LogDir = Path("logs"),
-    run_name: RunName = None,
-    progress: ProgressOpt = Progress.auto,
-    depths: Annotated[str | None, typer.Option(help="Hidden-layer counts, e.g. 5,20,40.", rich_help_panel=DEEP)] = None,
-    activations: Annotated[str | None, typer.Option(help="e.g. relu,tanh,sigmoid,lecun.", rich_help_panel=DEEP)] = None,
-    grad_every: Annotated[int | None, typer.Option(help="Gradient histograms every N steps.", rich_help_panel=DEEP)] = None,
-    dataset: Annotated[DatasetName | None, typer.Option(help="mnist or cifar10.", rich_help_panel=ADV)] = None,
-    retrain: Annotated[bool, typer.Option(help="Retrain the classifier even if its model file exists.", rich_help_panel=ADV)] = False,
-    samples: Annotated[str | None, typer.Option(help="Test-image indices to attack, e.g. 3,2,1.", rich_help_panel=ADV)] = None,
-    confidence: Annotated[float | None, typer.Option(help="Target confidence that ends an attack.", rich_help_panel=ADV)] = None,
-    max_rounds: Annotated[int | None, typer.Option(help="Alternating rounds per attack at most.", rich_help_panel=ADV)] = None,
-    generator_lr: Annotated[float | None, typer.Option(help="Adam rate pulling f toward the image.", rich_help_panel=ADV)] = None,
-    composite_lr: Annotated[float | None, typer.Option(help="Adam rate pushing C(f) to the target.", rich_help_panel=ADV)] = None,
-    attack: Annotated[AttackName | None, typer.Option(help="Adversarial training attack.", rich_help_panel=ROBUST)] = None,
-    epsilon: Annotated[float | None, typer.Option(help="L-infinity budget (default 0.3 MNIST, 8/255 CIFAR-10).", rich_help_panel=ROBUST)] = None,
-    tune: Annotated[bool, typer.Option(help="Search the architecture with KerasTuner first.", rich_help_panel=EMOTION)] = False,
-    tuner: Annotated[TunerName | None, typer.Option(help="Search algorithm (default hyperband).", rich_help_panel=EMOTION)] = None,
-    max_trials: Annotated[int | None, typer.Option(help="Trials for bayesian/random search.", rich_help_panel=EMOTION)] = None,
-    tune_epochs: Annotated[int | None, typer.Option(help="Epochs per trial (Hyperband: the most).", rich_help_panel=EMOTION)] = None,
-    tune_batches: Annotated[int | None, typer.Option(help="Training batches per trial epoch (default 100).", rich_help_panel=EMOTION)] = None,
-) -> None:
-    """Train TASK through the Trainer, logging to TensorBoard and checkpointing every epoch."""
-    options = _task_options(
-        batch_size=batch_size, depths=_int_list(depths, "--depths"), activations=_str_list(activations),
-        grad_every=grad_every, dataset=dataset, retrain=retrain, samples=_int_list(samples, "--samples"),
-        confidence=confidence, max_rounds=max_rounds, generator_lr=generator_lr, composite_lr=composite_lr,
-        attack=attack, epsilon=epsilon, tune=tune, tuner=tuner, max_trials=max_trials, tune_epochs=tune_epochs,
-        tune_batches=tune_batches,
-    )
+@app.command(**TASK_COMMAND)
+def fit(ctx: typer.Context) -> None:
+    """Train TASK (a name from `tasks`, or module:Class) through the Trainer; `fit TASK --help` lists its options."""
+    parsed = _run(lambda: _parse_task_command(ctx, "fit", FitOptions, None))
     _quiet_tensorflow()
 
     def action():
-        from tasks import build_task
         from trainer import Trainer, TrainerConfig
 
-        built = build_task(task, options, data_dir)
-        config = TrainerConfig(
-            max_epochs=built.default_epochs if max_epochs is None else max_epochs,
-            limit_train_batches=limit_train_batches, limit_val_batches=limit_val_batches,
-            fast_dev_run=fast_dev_run, seed=seed, strategy=strategy.value, log_every_n_steps=log_every_n_steps,
-            logdir=str(logdir), run_name=run_name, resume=resume, progress=progress.value,
-        )
-        trainer = Trainer(config, callbacks=_default_callbacks(built, patience))
-        built.run(trainer)
+        task = parsed.spec.load().from_options(parsed.task)
+        task.data_dir = parsed.own.get("data_dir")
+        config = TrainerConfig(**{"max_epochs": task.default_epochs, **parsed.trainer})
+        if config.seeds > 1 and not getattr(task, "runs_per_seed", False):
+            raise UserError(f"--seeds {config.seeds}: task {task.name} trains one model per run; "
+                            f"repeat it with --seed {config.seed}, --seed {config.seed + 1}, ... instead")
+        trainer = Trainer(config, callbacks=_default_callbacks(task, parsed.own.get("patience")))
+        task.run(trainer)
         typer.echo(f"run folder: {trainer.run_dir}")
 
     _run(action)
@@ -206,35 +145,154 @@ def _default_callbacks(task, patience: int | None) -> list:
     return callbacks
 
 
-@app.command()
-def test(
-    task: Annotated[str, typer.Argument(help=f"The task to evaluate: {', '.join(TASKS)}.")],
-    data_dir: DataDir = None,
-    seed: Seed = 42,
-    model: Annotated[Path | None, typer.Option(help="An exported model (.h5) to evaluate.")] = None,
-    dataset: Annotated[DatasetName | None, typer.Option(help="mnist or cifar10 (adversarial, robust).")] = None,
-    checkpoint: Annotated[Path | None, typer.Option(help="A run folder whose newest checkpoint to load.")] = None,
-    logdir: LogDir = Path("logs"),
-    run_name: RunName = None,
-    progress: ProgressOpt = Progress.auto,
-) -> None:
-    """Evaluate TASK on its test split and write the run's metrics and report."""
-    options = _task_options(model=str(model) if model else None, dataset=dataset)
+@app.command(**TASK_COMMAND)
+def test(ctx: typer.Context) -> None:
+    """Evaluate TASK on its test split and write the run's metrics and report; `test TASK --help` lists its options."""
+    parsed = _run(lambda: _parse_task_command(ctx, "test", TestOptions, TEST_TRAINER_FIELDS))
     _quiet_tensorflow()
 
     def action():
-        from tasks import build_task
         from trainer import Trainer, TrainerConfig
 
-        built = build_task(task, options, data_dir)
-        config = TrainerConfig(seed=seed, logdir=str(logdir), run_name=run_name, progress=progress.value)
-        trainer = Trainer(config)
-        results = trainer.test(built, checkpoint=checkpoint)
+        task = parsed.spec.load().from_options(parsed.task)
+        task.data_dir = parsed.own.get("data_dir")
+        trainer = Trainer(TrainerConfig(**parsed.trainer))
+        results = trainer.test(task, checkpoint=parsed.own.get("checkpoint"))
         for name, value in results.items():
             typer.echo(f"test_{name}: {value:.4f}")
         typer.echo(f"run folder: {trainer.run_dir}")
 
     _run(action)
+
+
+@dataclass(frozen=True)
+class ParsedTaskCommand:
+    """What `fit TASK ...` or `test TASK ...` was given: only the options on the command line."""
+
+    spec: Any  # tasks.TaskSpec
+    trainer: dict
+    own: dict  # the command's own options (FitOptions, TestOptions)
+    task: dict
+
+
+def _parse_task_command(ctx: typer.Context, verb: str, own: type, trainer_fields: tuple[str, ...] | None):
+    """Reads TASK, then parses the rest with a command made for that task; help and usage errors exit here."""
+    from tasks import find_task
+    from trainer import TrainerConfig
+    from trainer.options import options_of
+
+    trainer = [o for o in options_of(TrainerConfig, "TrainerConfig") if trainer_fields is None or o.name in trainer_fields]
+    shared = {TRAINER_PANEL: trainer + options_of(own, verb)}
+    args = list(ctx.args)
+    if not args or args[0] in ("--help", "-h"):
+        _invoke(_task_command(ctx.command.help, shared, task_argument=True), ["--help"], ctx.command_path)
+    if args[0].startswith("-"):
+        raise UserError(f"give the task first: {verb} TASK [OPTIONS], e.g. {verb} toy {args[0]}")
+    spec = find_task(args[0])
+    if spec.config is None:  # a plug-in's Config comes with its module, which may import TensorFlow
+        _quiet_tensorflow()
+    task_options = options_of(spec.load_config(), f"task {spec.name}")
+    groups = {**shared, f"{spec.name} options": task_options}
+    _check_unique(groups, spec.name)
+    what = "Train" if verb == "fit" else "Evaluate"
+    summary = f"{what} the task {spec.name}" + (f": {spec.summary}." if spec.summary else ".")
+    values = _invoke(_task_command(summary, groups), args[1:], f"{ctx.command_path} {args[0]}", spec.name, task_options)
+    parsed = {panel: {o.name: _convert(o, values[o.name]) for o in options if o.name in values}
+              for panel, options in groups.items()}
+    own_names = {o.name for o in options_of(own, verb)}
+    trainer_given = {k: v for k, v in parsed[TRAINER_PANEL].items() if k not in own_names}
+    own_given = {k: v for k, v in parsed[TRAINER_PANEL].items() if k in own_names}
+    return ParsedTaskCommand(spec, trainer_given, own_given, parsed[f"{spec.name} options"])
+
+
+def _check_unique(groups: dict, task: str) -> None:
+    seen: dict[str, str] = {}
+    for panel, options in groups.items():
+        for option in options:
+            if option.name in seen:
+                raise UserError(f"task {task}: option {option.flag} is declared twice, among the {seen[option.name]} "
+                                f"and the {panel}; rename one of the two fields")
+            seen[option.name] = panel
+
+
+def _task_command(help_text: str, groups: dict, task_argument: bool = False):
+    """A typer command whose options are the groups' options, each group a help panel; it returns what was given."""
+    parameters = [inspect.Parameter("typer_context", inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation=typer.Context)]
+    if task_argument:
+        parameters.append(inspect.Parameter("task", inspect.Parameter.POSITIONAL_OR_KEYWORD, default=None, annotation=Annotated[
+            str | None, typer.Argument(metavar="TASK", help="A task name (`tasks` lists them) or a Task class as module:Class.")]))
+    for panel, options in groups.items():
+        parameters += [_parameter(option, panel) for option in options]
+
+    def command(typer_context: typer.Context, **values) -> dict:
+        return {name: value for name, value in values.items()
+                if typer_context.get_parameter_source(name).name != "DEFAULT"}
+
+    command.__signature__ = inspect.Signature(parameters)
+    command.__annotations__ = {p.name: p.annotation for p in parameters}
+    command.__doc__ = help_text
+    one = typer.Typer(add_completion=False, pretty_exceptions_enable=False)
+    one.command()(command)
+    return typer.main.get_command(one)
+
+
+def _parameter(option, panel: str) -> inspect.Parameter:
+    """The typer declaration of one derived option: comma lists are read as text, choices as a str Enum."""
+    kind, default = option.kind, option.default
+    if option.many or option.kind is NUMBER:  # read as text, parsed by the option itself
+        kind, default = str, None
+    elif option.choices:
+        kind = Enum(option.flag, [(choice, choice) for choice in option.choices], type=str)
+        default = None if default is None else kind(default)
+    annotation = kind if kind is bool else kind | None
+    shown = option.show_default() if option.default_text or option.many or option.kind is NUMBER else True
+    info = typer.Option(help=option.help, rich_help_panel=panel, show_default=shown)
+    if kind is bool:
+        default = bool(default)
+    return inspect.Parameter(option.name, inspect.Parameter.KEYWORD_ONLY, default=default,
+                             annotation=Annotated[annotation, info])
+
+
+def _convert(option, value):
+    if option.many and value is not None:
+        return option.parse_list(value)
+    if option.kind is NUMBER and value is not None:
+        return option.parse_number(value)
+    return value.value if isinstance(value, Enum) else value
+
+
+def _invoke(command, args: list[str], prog: str, task: str | None = None, task_options=()) -> dict:
+    """Parses ``args`` with ``command``: a usage error becomes a UserError, help exits."""
+    try:
+        result = command.main(args=args, prog_name=prog, standalone_mode=False)
+    except click_errors.NoSuchOption as error:
+        raise UserError(_no_such_option(error, command, task, task_options, prog)) from None
+    except click_errors.UsageError as error:
+        raise UserError(" ".join(error.format_message().split())) from None
+    if not isinstance(result, dict):  # --help printed the help
+        raise typer.Exit(result or 0)
+    return result
+
+
+def _no_such_option(error, command, task: str | None, task_options, prog: str) -> str:
+    """Names the options the task takes; an option of another task "does not apply", a typo gets a suggestion."""
+    name = error.option_name
+    takes = ", ".join(o.flag for o in task_options) or "no options of its own"
+    where = f"; task {task} takes {takes}, and the Trainer's options ({prog} --help)" if task else ""
+    if task and name in _other_tasks_flags():
+        return f"option {name} does not apply to task {task}{where}"
+    flags = [flag for param in command.params for flag in getattr(param, "opts", ())]
+    close = difflib.get_close_matches(name, flags, n=3, cutoff=0.8)
+    hint = f" (did you mean {', '.join(close)}?)" if close else ""
+    return f"No such option: {name}{hint}{where}"
+
+
+def _other_tasks_flags() -> set[str]:
+    """The options of the built-in tasks, from their light Config modules."""
+    from tasks import BUILT_IN
+    from trainer.options import options_of
+
+    return {o.flag for spec in BUILT_IN.values() for o in options_of(spec.load_config(), f"task {spec.name}")}
 
 
 class DetectorName(str, Enum):
@@ -260,7 +318,7 @@ def live(
         from live import LiveConfig, run_live
 
         try:
-            summary = run_live(LiveConfig(camera=camera, model=str(model), plain=plain,
+            summary = run_live(LiveConfig(camera=camera, model=str(find_model(model)), plain=plain,
                                           output=str(output) if output else None, max_frames=max_frames,
                                           smooth=smooth, detector=detector.value))
         except KeyboardInterrupt:  # before the first frame; once frames flow, run_live ends with its summary

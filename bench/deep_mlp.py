@@ -5,6 +5,8 @@
     python bench/deep_mlp.py             # both
     python bench/deep_mlp.py loop        # the Trainer's loop alone vs model.fit, one model, one epoch
     python bench/deep_mlp.py cli --logdir logs   # wall time of `python cli.py fit deep-mlp` (run kept)
+    python bench/deep_mlp.py init-ratio   # ReLU at initialization: [0, 1] vs standardized inputs, Glorot vs He
+    python bench/deep_mlp.py render logs/deep-mlp/<run>   # the run's table, figures, report from its study.json
 
 Goals: gradient logging at the default interval <= 1.05x the epoch time without it; the full
 default grid through the Trainer <= 1.05x the bare-Keras script. Set TRAINLAB_DATA to the folder
@@ -213,6 +215,62 @@ def loop(depth: int = 20, activation: str = "tanh", rounds: int = 3) -> dict:
             "ratio_cpu": round(best["trainer"] / best["bare_keras"], 3)}
 
 
+def init_ratio(depths=(5, 20, 40), seeds=(42, 43, 44), activations=("relu", "tanh")) -> dict:
+    """What shrinks ReLU's early gradients at initialization: the inputs or the weights?
+
+    The study's probe (first 128 training images, max |d loss / d w| per layer) on untrained models,
+    with the study's inputs ([0, 1]) and standardized ones (each pixel's training mean and sd), with
+    Glorot-uniform weights (the study's) and He-uniform ones (made for ReLU). Reports the first/output
+    ratio (median over seeds) and the factor per hidden layer between the two deepest depths.
+    """
+    import keras
+    import numpy as np
+
+    from tasks.activations import ACTIVATIONS
+    from trainer.gradients import GradientProbe
+
+    (x_train, y_train), _, _ = load_arrays()
+    mean, sd = x_train.mean(axis=0), x_train.std(axis=0) + 1e-7
+    inputs = {"unit_interval": x_train[:128], "standardized": (x_train[:128] - mean) / sd}
+    report = {}
+    for activation in activations:
+        for init in ("glorot_uniform", "he_uniform"):
+            for name, x in inputs.items():
+                ratios = {}
+                for depth in depths:
+                    draws = []
+                    for seed in seeds:
+                        keras.utils.set_random_seed(seed)
+                        model = keras.Sequential(
+                            [keras.Input((784,))]
+                            + [keras.layers.Dense(32, ACTIVATIONS[activation], kernel_initializer=init)
+                               for _ in range(depth)] + [keras.layers.Dense(10, activation="softmax")])
+                        model.compile(loss="categorical_crossentropy")
+                        gradients = list(GradientProbe(model, x, y_train[:128]).max_abs().values())
+                        draws.append(gradients[0] / gradients[-1])
+                    ratios[depth] = float(np.median(draws))
+                low, high = depths[-2], depths[-1]
+                report[f"{activation}/{init}/{name}"] = {
+                    "ratio_first_over_output": {str(d): float(f"{r:.3g}") for d, r in ratios.items()},
+                    f"factor_per_layer_{low}_to_{high}": round((ratios[high] / ratios[low]) ** (1 / (high - low)), 3)}
+    return report
+
+
+def render(run: str) -> dict:
+    """Rewrites a finished run's table, figures and report from its study.json with the code at hand."""
+    from tasks.deep_mlp import DeepMLPConfig, DeepMLPTask
+    from tasks.deep_mlp_study import Study
+
+    results = json.loads((Path(run) / "study.json").read_text())
+    config = json.loads((Path(run) / "config.json").read_text())["task_config"]
+    study = Study(DeepMLPTask(DeepMLPConfig(**config)), Path(run))
+    for result in results:
+        study.add(result)
+    with contextlib.redirect_stdout(sys.stderr):  # the study's table would spoil the JSON on stdout
+        study.write()
+    return {"run": run, "models": len(results), "metrics": study.metrics()}
+
+
 def cli_grid(logdir: str) -> dict:
     """Wall time of the user's command, `python cli.py fit deep-mlp`, imports included; the run stays in logdir."""
     started, children = time.perf_counter(), resource.getrusage(resource.RUSAGE_CHILDREN)
@@ -236,6 +294,10 @@ def main(argv: list[str]) -> None:
         report["grid"] = grid()
     if what == "loop":
         report["loop"] = loop()
+    if what == "render":
+        report["render"] = render(argv[1])
+    if what == "init-ratio":
+        report["init_ratio"] = init_ratio()
     if what == "cli":
         report["cli_grid"] = cli_grid(argv[argv.index("--logdir") + 1] if "--logdir" in argv else "logs")
     print(json.dumps(report, indent=2))

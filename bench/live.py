@@ -6,6 +6,8 @@ Prints one JSON object. The video is read as fast as it decodes (not at its 15 f
 `run_live` the CLI calls, printing plain lines to /dev/null. Goals (issue 7): >= 60 fps end to end and
 p95 latency <= 30 ms per frame on a 2-core machine. Also compares the two detectors frame by frame
 and checks that live's labels agree with the model's own prediction on the original 48x48 faces.
+faces.mp4 holds PrivateTest faces and is used for nothing else: live's detector settings are tuned
+on a PublicTest video (`python bench/live_tuning.py`).
 """
 
 from __future__ import annotations
@@ -124,6 +126,19 @@ def source_faces(predictions: list[dict], meta: dict, model: str, data_dir: Path
             "live_agreement_with_model_on_source_faces": share(direct, live)}
 
 
+def cpu_description() -> dict:
+    """The CPU model and the SIMD flags that decide how fast the kernels are (Linux; empty elsewhere)."""
+    try:
+        lines = Path("/proc/cpuinfo").read_text().splitlines()
+    except OSError:
+        return {}
+    fields = dict(line.split(":", 1) for line in lines if ":" in line)
+    fields = {k.strip(): v.strip() for k, v in fields.items()}
+    simd = ("sse4_1", "sse4_2", "avx", "avx2", "fma", "avx512f")
+    return {"cpu_model": fields.get("model name"),
+            "cpu_simd_flags": [f for f in simd if f in fields.get("flags", "").split()]}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", default="models/emotion.h5")
@@ -136,6 +151,7 @@ def main() -> None:
     if not (data_dir / "faces_video.json").exists():
         raise UserError(f"faces.mp4 and faces_video.json are not in {data_dir}; set TRAINLAB_DATA or pass --data-dir")
     video, meta = data_dir / "faces.mp4", json.loads((data_dir / "faces_video.json").read_text())
+    load_at_start, detector = [round(x, 2) for x in os.getloadavg()], BlazeFaceDetector()
     runs, predictions = end_to_end(video, args.model, args.repeats)
     scores = score_segments(predictions, meta)
     card = json.loads(Path(args.model).with_suffix(".json").read_text())
@@ -153,8 +169,10 @@ def main() -> None:
         "segments": [{k: s[k] for k in ("truth", "predicted", "detection_rate")} for s in scores["segments"]],
         "detectors": compare_detectors(decode_all(video), meta, args.haar_sweep),
         "classifier": classifier_speed(args.model),
-        "cpu_count": os.cpu_count(),
-        "load_average_1min": round(os.getloadavg()[0], 1),  # other jobs on the machine inflate the latencies
+        "detector_settings": {k: getattr(detector, k) for k in ("score_threshold", "expand", "lift")},
+        "cpu_count": os.cpu_count(), **cpu_description(),
+        "load_average_at_start": load_at_start,  # other jobs on the machine inflate the latencies
+        "load_average_at_end": [round(x, 2) for x in os.getloadavg()],
     }, indent=2))
 
 

@@ -32,7 +32,7 @@ class LiveConfig:
     max_frames: int | None = None
     smooth: float = 0.6  # weight of the past in the per-face average; 0 turns smoothing off
     detector: str = "blazeface"  # found every face segment of faces.mp4 at ~1 ms a frame; "haar" as a fallback
-    min_face_score: float = 0.25  # BlazeFace: faces on faces.mp4 score 0.32-0.92, non-faces at most 0.15
+    min_face_score: float = 0.25  # BlazeFace, tuned on PublicTest faces (bench/live_tuning.py): faces >= 0.37, others <= 0.14
     view: str = "auto"  # auto: rich on a terminal, plain lines otherwise (or with plain=True); none for benchmarks
     retry_s: float = 2.0  # how long a stopped camera or stream is retried before the run ends
     classifier_threads: int = 2  # TFLite threads for the faces of a frame

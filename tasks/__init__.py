@@ -1,9 +1,22 @@
-"""The task registry. Names map to import paths so listing tasks never imports TensorFlow."""
+"""The task registry: built-in tasks, tasks installed under the ``trainlab.tasks`` entry-point group,
+and any ``module:Class`` import path.
+
+Names map to import paths, so listing tasks reads metadata only and never imports TensorFlow; each
+built-in task's Config lives in a light module of its own, so its options are known without
+importing the task either.
+"""
 
 from __future__ import annotations
 
 import importlib
+import importlib.metadata
+import os
+import sys
 from dataclasses import dataclass
+
+from trainer.errors import UserError
+
+ENTRY_POINT_GROUP = "trainlab.tasks"
 
 
 @dataclass(frozen=True)
@@ -11,34 +24,118 @@ class TaskSpec:
     name: str
     target: str  # "module:Class"
     summary: str
+    # "module:Class" of the task's Config, importable without TensorFlow; None: the task class's own Config.
+    config: str | None = None
+    origin: str = "built-in"  # or the distribution that registers it, or "import path"
 
-    def load(self):
-        module, _, cls = self.target.partition(":")
-        return getattr(importlib.import_module(module), cls)
+    def load(self) -> type:
+        """The Task subclass; a module that does not import or a name that is no Task raises UserError."""
+        from trainer.task import Task
+
+        task = _import(self.target, what="task")
+        if not (isinstance(task, type) and issubclass(task, Task)):
+            kind = type(task).__name__ if not isinstance(task, type) else f"class {task.__name__}"
+            raise UserError(f"task {self.target} is a {kind}, not a trainer.Task subclass; point at a class "
+                            "that subclasses trainer.Task")
+        return task
+
+    def load_config(self) -> type | None:
+        """The task's Config dataclass (None: the task has no options of its own)."""
+        return _import(self.config, what="Config") if self.config else self.load().Config
 
 
-TASKS: dict[str, TaskSpec] = {
+BUILT_IN: dict[str, TaskSpec] = {
     spec.name: spec
     for spec in (
-        TaskSpec("toy", "tasks.toy:ToyTask", "a tiny classifier on random data: proves the Trainer in seconds"),
+        TaskSpec("toy", "tasks.toy:ToyTask", "a tiny classifier on random data: proves the Trainer in seconds",
+                 "tasks.toy_config:ToyConfig"),
         TaskSpec("deep-mlp", "tasks.deep_mlp:DeepMLPTask",
-                 "MNIST MLPs of 5/20/40 layers x relu/tanh/sigmoid/lecun: the vanishing-gradient study"),
+                 "MNIST MLPs of 5/20/40 layers x relu/tanh/sigmoid/lecun: the vanishing-gradient study",
+                 "tasks.deep_mlp_config:DeepMLPConfig"),
         TaskSpec("adversarial", "tasks.adversarial:AdversarialTask",
-                 "CNN on MNIST or CIFAR-10, then simple-generator adversarial examples against it"),
+                 "CNN on MNIST or CIFAR-10, then simple-generator adversarial examples against it",
+                 "tasks.adversarial_config:AdversarialConfig"),
         TaskSpec("robust", "tasks.robust:RobustTask",
-                 "adversarial training (PGD / FGSM) of a classifier that resists those attacks"),
+                 "adversarial training (PGD / FGSM) of a classifier that resists those attacks",
+                 "tasks.robust_config:RobustConfig"),
         TaskSpec("emotion", "tasks.emotion:EmotionTask",
-                 "7-class FER2013 emotion CNN, searched with KerasTuner, exported to models/emotion.h5"),
+                 "7-class FER2013 emotion CNN, searched with KerasTuner, exported to models/emotion.h5",
+                 "tasks.emotion_config:EmotionConfig"),
     )
 }
+# The built-in tasks by name, as before plug-ins.
+TASKS = BUILT_IN
+
+
+def installed() -> list[TaskSpec]:
+    """Tasks that installed distributions register under ``trainlab.tasks``, from their metadata alone."""
+    specs, seen = [], set()
+    for entry in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP):
+        if (entry.name, entry.value) in seen:  # one distribution found twice on sys.path
+            continue
+        seen.add((entry.name, entry.value))
+        dist = entry.dist
+        summary = (dist.metadata.get("Summary") or "").strip() if dist else ""
+        origin = f"{dist.name} {dist.version}" if dist else "an installed distribution"
+        specs.append(TaskSpec(entry.name, entry.value, summary or f"from {origin}", origin=origin))
+    return specs
+
+
+def registry() -> dict[str, TaskSpec]:
+    """Every task by name: built-in first, then installed ones. Two tasks under one name raise UserError."""
+    return {name: _one(name, specs) for name, specs in _registered().items()}
+
+
+def find_task(reference: str) -> TaskSpec:
+    """The task a user names: a registered name, or a ``module:Class`` import path."""
+    if ":" in reference:
+        return TaskSpec(reference, reference, "", origin="import path")
+    registered = _registered()
+    if reference not in registered:
+        raise UserError(f"task {reference!r} is unknown; choose one of: {', '.join(registered)} "
+                        "(or give a Task class as module:Class)")
+    return _one(reference, registered[reference])
+
+
+def _registered() -> dict[str, list[TaskSpec]]:
+    tasks = {name: [spec] for name, spec in BUILT_IN.items()}
+    for spec in installed():
+        tasks.setdefault(spec.name, []).append(spec)
+    return tasks
+
+
+def _one(name: str, specs: list[TaskSpec]) -> TaskSpec:
+    if len(specs) > 1:
+        listed = " and ".join(f"{s.target} ({s.origin})" for s in specs)
+        raise UserError(f"two tasks are registered as {name!r}: {listed}; uninstall one, or run either by its "
+                        "module:Class path")
+    return specs[0]
 
 
 def build_task(name: str, options: dict, data_dir: str | None = None):
     """Imports and configures a task from CLI options (None values mean "not given")."""
-    from trainer.errors import UserError
-
-    if name not in TASKS:
-        raise UserError(f"task {name!r} is unknown; choose one of: {', '.join(TASKS)}")
-    task = TASKS[name].load().from_options(options)
+    task = find_task(name).load().from_options(options)
     task.data_dir = data_dir
     return task
+
+
+def _import(target: str, what: str):
+    module_name, _, attribute = target.partition(":")
+    if not module_name or not attribute:
+        raise UserError(f"{what} {target!r} is not an import path; write module:Class, e.g. my_tasks:Digits")
+    if os.getcwd() not in sys.path:  # a module in the working folder, as `python -m` would find it
+        sys.path.append(os.getcwd())
+    try:
+        module = importlib.import_module(module_name)
+    except Exception as error:  # ImportError, or whatever the module raises while importing
+        raise UserError(f"{what} {target}: module {module_name} does not import ({type(error).__name__}: "
+                        f"{_first_line(error)}); run from the folder that holds it or install it") from None
+    try:
+        return getattr(module, attribute)
+    except AttributeError:
+        raise UserError(f"{what} {target}: module {module_name} has no {attribute!r}; check the name after the "
+                        "colon") from None
+
+
+def _first_line(error: Exception) -> str:
+    return (str(error).strip().splitlines() or [""])[0]

@@ -10,37 +10,18 @@ from __future__ import annotations
 import csv
 import io
 import math
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from tasks.adversarial_config import AdversarialConfig
 from tasks.classifiers import SPECS, build_classifier, compile_classifier, load_images, spec_for
 from trainer import Task
 from trainer.errors import UserError
 from trainer.export import load_model_file, save_model_atomic, write_model_card
 from trainer.files import atomic_path, write_atomic
 from trainer.report import write_run_results
-
-
-@dataclass(frozen=True)
-class AdversarialConfig:
-    dataset: str = "mnist"
-    retrain: bool = False
-    # Test-image indices to attack; None picks them by seed (MNIST: 5 digits, CIFAR-10: 1 image).
-    samples: tuple[int, ...] | None = None
-    confidence: float = 0.9
-    # Median pair: ~28 rounds on MNIST; the slowest of the default 50 needs 941, so 2000 leaves room.
-    max_rounds: int = 2000
-    # A weak pull back toward the image (1e-3) against a strong push to the target (1e-2): with
-    # equal rates the two steps cancel and confidence stalls near 0.8.
-    generator_lr: float = 1e-3
-    composite_lr: float = 1e-2
-    batch_size: int = 128
-    learning_rate: float = 1e-3
-    # The classifier file; None means models/<dataset>_cnn.h5. `cli.py test --model` sets it.
-    model: str | None = None
-
+from trainer.shipped import find_model
 
 # Epochs when no --max-epochs is given: what reaches the accuracy goal on 2 CPU cores.
 DEFAULT_EPOCHS = {"mnist": 10, "cifar10": 30}
@@ -81,7 +62,11 @@ class AdversarialTask(Task):
 
     @property
     def model_path(self) -> Path:
-        return Path(self.config.model) if self.config.model else Path("models") / f"{self.config.dataset}_cnn.h5"
+        if self.config.model:
+            return Path(self.config.model)
+        # A shipped classifier is found from any folder; a retrained one goes to ./models.
+        local = Path("models") / f"{self.config.dataset}_cnn.h5"
+        return local if self.config.retrain else find_model(local)
 
     @property
     def reuses_model(self) -> bool:

@@ -16,6 +16,7 @@ import keras
 import numpy as np
 
 from tasks.activations import ACTIVATIONS
+from tasks.deep_mlp_config import DeepMLPConfig
 from trainer import Task
 from trainer.datasets import load_mnist
 from trainer.errors import UserError
@@ -24,44 +25,6 @@ from trainer.files import write_atomic
 from trainer.gradients import GradientHistogram, GradientProbe
 
 CLASSES = 10
-
-
-@dataclass(frozen=True)
-class DeepMLPConfig:
-    depths: tuple[int, ...] = (5, 20, 40)
-    activations: tuple[str, ...] = ("relu", "tanh", "sigmoid", "lecun")
-    # bench/deep_mlp.py grad-cost, depth 40: every 100 steps costs 1.04x an epoch's CPU time, every 10 1.43x.
-    grad_every: int = 100
-    # The study's setting: plain SGD on mini-batches of Keras's default size.
-    batch_size: int = 32
-    hidden_units: int = 32
-    learning_rate: float = 0.01
-    # The last 5,000 training images validate, as Keras's validation_split=1/12 would pick them.
-    validation_samples: int = 5000
-    # The first images of the training split: one fixed batch, the same for every model.
-    probe_samples: int = 128
-
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "depths", tuple(self.depths))
-        object.__setattr__(self, "activations", tuple(self.activations))
-        if not self.depths or any(d < 1 for d in self.depths):
-            raise UserError(f"--depths {_join(self.depths)!r} must list hidden-layer counts of at least 1, "
-                            "e.g. 5,20,40")
-        unknown = [a for a in self.activations if a not in ACTIVATIONS]
-        if unknown or not self.activations:
-            raise UserError(f"--activations {_join(self.activations)!r}: unknown {_join(unknown) or 'empty list'}; "
-                            f"choose from {_join(ACTIVATIONS)}")
-        for option in ("depths", "activations"):
-            values = getattr(self, option)
-            if len(set(values)) != len(values):
-                raise UserError(f"--{option} {_join(values)!r} repeats a value; list each once")
-        for option in ("grad_every", "batch_size", "hidden_units", "probe_samples"):
-            if getattr(self, option) < 1:
-                raise UserError(f"--{option.replace('_', '-')} must be at least 1, got {getattr(self, option)}")
-
-
-def _join(values) -> str:
-    return ",".join(map(str, values))
 
 
 @dataclass
@@ -88,13 +51,16 @@ def _prepare(images: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, np.nda
 
 
 class DeepMLPTask(Task):
-    """The study: one ``MLPTask`` per (depth, activation), trained in turn with the same seed."""
+    """The study: one ``MLPTask`` per (depth, activation), trained in turn with the same seed; with
+    ``--seeds N`` the grid is trained once per seed and the table reports mean and sd."""
 
     name = "deep-mlp"
     description = "MNIST MLPs of 5/20/40 layers x relu/tanh/sigmoid/lecun: the vanishing-gradient study"
     Config = DeepMLPConfig
     # The study's analysis point; --max-epochs trains longer.
     default_epochs = 3
+    # Repeats its grid for each of --seeds N seeds (TrainerConfig.run_seeds).
+    runs_per_seed = True
 
     def __init__(self, config: DeepMLPConfig | None = None, splits: MNISTSplits | None = None) -> None:
         super().__init__(config)
@@ -130,24 +96,36 @@ class DeepMLPTask(Task):
         from tasks.deep_mlp_study import Study, announce
 
         study = Study(self, trainer.resolve_run_dir(self))
-        for index, (depth, activation) in enumerate(self.grid(), start=1):
-            announce(f"[{self.name}] model {index}/{len(self.grid())}: {depth} hidden layers, {activation}")
-            result = self.train_member(trainer, depth, activation)
-            if result is not None:  # None on a worker that is not the chief
-                study.add(result)
+        seeds, grid = trainer.config.run_seeds, self.grid()
+        # Seed by seed: an interrupted run holds whole grids, and --resume skips what finished.
+        for round_index, seed in enumerate(seeds):
+            for index, (depth, activation) in enumerate(grid, start=1):
+                announce(f"[{self.name}] model {round_index * len(grid) + index}/{len(seeds) * len(grid)}: "
+                         f"{depth} hidden layers, {activation}, seed {seed}")
+                folder = self.member_folder(depth, activation, seed, len(seeds))
+                result = self.train_member(trainer, depth, activation, seed, folder)
+                if result is not None:  # None on a worker that is not the chief
+                    study.add(result)
         study.write()
         return study.metrics()
 
-    def train_member(self, trainer, depth: int, activation: str) -> dict | None:
-        """Fits, tests and exports one model of the grid in ``<run>/<depth>-<activation>``; returns its results."""
+    @staticmethod
+    def member_folder(depth: int, activation: str, seed: int, seeds: int) -> str:
+        """``<depth>-<activation>`` for a one-seed run (as before seeds existed), else under ``seed-<N>/``."""
+        label = f"{depth}-{activation}"
+        return label if seeds == 1 else f"seed-{seed}/{label}"
+
+    def train_member(self, trainer, depth: int, activation: str, seed: int | None = None,
+                     folder: str | None = None) -> dict | None:
+        """Fits, tests and exports one model of the grid in ``<run>/<folder>``; returns its results."""
         member = self.member(depth, activation)
-        child = trainer.spawn(self, member.label)
+        child = trainer.spawn(self, folder or member.label, seed=seed)
         child.fit(member)
         if not child.is_chief:
             return None
         child.test(member)
         member.export(child)
-        return member.result(child)
+        return {**member.result(child), "folder": folder or member.label}
 
     # The study trains no model of its own: each grid cell is an MLPTask.
     def build_model(self):
@@ -232,7 +210,7 @@ class MLPTask(Task):
         return path
 
     def result(self, trainer) -> dict:
-        return {"depth": self.depth, "activation": self.activation,
+        return {"depth": self.depth, "activation": self.activation, "seed": trainer.config.seed,
                 "test_loss": trainer.metrics["test_loss"], "test_accuracy": trainer.metrics["test_accuracy"],
                 "epochs": trainer.current_epoch, "steps": trainer.global_step, "seconds": trainer.fit_seconds,
                 "history": self.history,

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import math
-from dataclasses import dataclass
 from pathlib import Path
 
 import keras
@@ -14,6 +13,7 @@ import keras_tuner
 import numpy as np
 import tensorflow as tf
 
+from tasks.emotion_config import EmotionConfig
 from tasks.emotion_eval import class_report, confusion_figure, export_tflite, report_markdown, tflite_accuracy
 from tasks.emotion_model import EmotionHyperModel, MacroF1, class_weights, compile_emotion_model, make_augmentation
 from tasks.emotion_tuning import (
@@ -33,41 +33,6 @@ from trainer.export import load_model_file, read_model_card, save_model_atomic, 
 from trainer.files import atomic_path, write_atomic
 
 SPLITS = {"train": "Training", "val": "PublicTest", "test": "PrivateTest"}
-
-
-@dataclass(frozen=True)
-class EmotionConfig:
-    # 64 gives twice the updates of 128 per epoch at about the same CPU cost per image.
-    batch_size: int = 64
-    tune: bool = False
-    tuner: str = "hyperband"
-    # The defaults finish in minutes on a laptop CPU; the shipped model needed --max-epochs 28.
-    max_trials: int = 4
-    # Hyperband with 3 epochs at most runs 5 trials (3 of them stopped after one epoch).
-    tune_epochs: int = 3
-    # Batches each trial trains on per epoch: a short look is enough to rank architectures.
-    # --limit-train-batches overrides it (and also shortens the final training).
-    tune_batches: int = 100
-    # `test --model`: an exported .h5 (its JSON card beside it) to evaluate instead of a new network.
-    model: str | None = None
-    # Class weights count**-power: 0.5 lifts disgust (436 training faces) 4x over happy without
-    # the accuracy loss of full inverse-frequency weights.
-    class_weight_power: float = 0.5
-    # Stop when PublicTest accuracy has not improved for this many epochs; the best epoch is kept.
-    stop_patience: int = 10
-    # Cosine decay per epoch from the searched learning rate down to this fraction of it.
-    final_lr_fraction: float = 0.02
-    # Where the shipped model goes; it is replaced only by a model with better PublicTest accuracy.
-    export_dir: str | None = "models"
-
-    def __post_init__(self) -> None:
-        if self.tune_batches < 1:
-            raise UserError(f"--tune-batches must be at least 1, got {self.tune_batches}")
-        if self.batch_size < 1:
-            raise UserError(f"--batch-size must be at least 1, got {self.batch_size}")
-        if self.model is not None and not str(self.model).endswith((".h5", ".keras")):
-            raise UserError(f"--model {self.model} must be an .h5 or .keras file, e.g. models/emotion.h5")
-        TunerConfig(self.tuner, self.max_trials, self.tune_epochs)  # validates the search options
 
 
 class EmotionTask(Task):

@@ -24,70 +24,12 @@ import numpy as np
 import tensorflow as tf
 
 from tasks.attacks import AttackConfig, perturb
+from tasks.robust_config import RECIPES, RobustConfig  # noqa: F401 (bench/robust.py reads RECIPES here)
 from trainer import Task
 from trainer.datasets import load_cifar10, load_mnist
 from trainer.errors import UserError
 from trainer.export import load_model_file, read_model_card, save_model_atomic, write_model_card
-
-DATASETS = ("mnist", "cifar10")
-TRAINING_ATTACKS = ("fgsm", "pgd")
-
-
-@dataclass(frozen=True)
-class Recipe:
-    """What differs between the data sets; each default is the literature's or what fits 2 CPU cores."""
-
-    epsilon: float
-    # The evaluation attack of the issue: PGD with a random start, these steps and step size.
-    eval_steps: int
-    eval_step_size: float
-    # PGD training is the expensive option; its steps follow Madry et al.
-    train_pgd_steps: int
-    train_pgd_step_size: float
-    epochs: int
-    batch_size: int
-    max_learning_rate: float
-    # Fraction of training during which epsilon grows linearly from 0 (avoids early collapse).
-    epsilon_ramp: float
-    validation_size: int
-    augment: bool
-    input_shape: tuple[int, ...]
-
-
-RECIPES = {
-    "mnist": Recipe(epsilon=0.3, eval_steps=40, eval_step_size=0.01, train_pgd_steps=40,
-                    train_pgd_step_size=0.01, epochs=10, batch_size=100, max_learning_rate=5e-3,
-                    epsilon_ramp=0.25, validation_size=5000, augment=False, input_shape=(28, 28, 1)),
-    "cifar10": Recipe(epsilon=8 / 255, eval_steps=10, eval_step_size=2 / 255, train_pgd_steps=7,
-                      train_pgd_step_size=2 / 255, epochs=25, batch_size=128, max_learning_rate=2e-3,
-                      epsilon_ramp=0.15, validation_size=1000, augment=True, input_shape=(32, 32, 3)),
-}
-
-
-@dataclass(frozen=True)
-class RobustConfig:
-    dataset: str = "mnist"
-    # fgsm means FGSM from a random start with step 1.25 epsilon: one gradient per batch, PGD's robustness.
-    attack: str = "fgsm"
-    epsilon: float | None = None  # None: the data set's budget (0.3 MNIST, 8/255 CIFAR-10)
-    batch_size: int | None = None
-    model: str | None = None  # `test robust --model`: an exported model to evaluate
-
-    def __post_init__(self) -> None:
-        if self.dataset not in DATASETS:
-            raise UserError(f"--dataset {self.dataset!r} is unknown; use one of {', '.join(DATASETS)}")
-        if self.attack not in TRAINING_ATTACKS:
-            raise UserError(f"--attack {self.attack!r} is unknown; use one of {', '.join(TRAINING_ATTACKS)}")
-        if self.batch_size is not None and self.batch_size < 1:
-            raise UserError(f"--batch-size must be at least 1, got {self.batch_size}")
-
-    @property
-    def recipe(self) -> Recipe:
-        return RECIPES[self.dataset]
-
-    @property
-    def budget(self) -> float:
-        return self.recipe.epsilon if self.epsilon is None else self.epsilon
+from trainer.shipped import find_model
 
 
 @dataclass
@@ -194,7 +136,7 @@ class RobustTask(Task):
     def from_options(cls, options: dict) -> RobustTask:
         """As Task.from_options; `test --model` without --dataset takes the data set from the model's card."""
         if options.get("model") and not options.get("dataset"):
-            options = {**options, "dataset": dataset_of_model(options["model"]) or "mnist"}
+            options = {**options, "dataset": dataset_of_model(find_model(options["model"])) or "mnist"}
         return super().from_options(options)
 
     # --- configuration ------------------------------------------------------------------------

@@ -2,22 +2,11 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import keras
 import numpy as np
 
+from tasks.toy_config import ToyConfig
 from trainer import Task
-
-
-@dataclass(frozen=True)
-class ToyConfig:
-    samples: int = 512
-    features: int = 16
-    classes: int = 4
-    hidden: int = 32
-    learning_rate: float = 1e-2
-    batch_size: int = 32
 
 
 class ToyTask(Task):

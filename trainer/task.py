@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import re
 from typing import Any, ClassVar
 
 from trainer.callback import Callback
@@ -20,12 +21,18 @@ class Task(Callback):
     run's seed (so a resumed run sees the same order as an uninterrupted one).
     """
 
+    # The run folder's name (<logdir>/<name>/<run>); a subclass without one is named after its class.
     name: ClassVar[str] = "task"
     description: ClassVar[str] = ""
     Config: ClassVar[type] = None  # a frozen dataclass of the task's own options
     batch_size: int = 32
     # Epochs when the user gives no --max-epochs: short enough for a laptop CPU.
     default_epochs: ClassVar[int] = 10
+
+    def __init_subclass__(cls, **kwargs) -> None:
+        super().__init_subclass__(**kwargs)
+        if "name" not in cls.__dict__:
+            cls.name = re.sub(r"(?<=[a-z0-9])(?=[A-Z])", "-", cls.__name__.removesuffix("Task") or cls.__name__).lower()
 
     def __init__(self, config: Any = None) -> None:
         self.config = config if config is not None else (self.Config() if self.Config else None)
@@ -36,14 +43,13 @@ class Task(Callback):
     @classmethod
     def from_options(cls, options: dict) -> Task:
         """Builds the task from CLI options; unknown or inapplicable options raise UserError."""
-        fields = {f.name for f in dataclasses.fields(cls.Config)} if cls.Config else set()
+        fields = [f.name for f in dataclasses.fields(cls.Config)] if cls.Config else []
         given = {k: v for k, v in options.items() if v is not None}
-        wrong = sorted(set(given) - fields)
+        wrong = sorted(set(given) - set(fields))
         if wrong:
-            raise UserError(
-                f"option {', '.join('--' + w.replace('_', '-') for w in wrong)} does not apply to task "
-                f"{cls.name}; `python cli.py fit --help` groups the options by task"
-            )
+            takes = ", ".join(map(_flag, fields)) or "no options of its own"
+            raise UserError(f"option {', '.join(map(_flag, wrong))} does not apply to task {cls.name}; "
+                            f"it takes {takes}")
         return cls(cls.Config(**given) if cls.Config else None)
 
     def build_model(self):
@@ -122,3 +128,7 @@ class Task(Callback):
     def report_sections(self, trainer) -> list[tuple[str, str]]:
         """Extra (title, markdown) sections for the run's ``report.md``: tables, figures, findings."""
         return []
+
+
+def _flag(name: str) -> str:
+    return "--" + name.replace("_", "-")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import dataclasses
 import itertools
 import math
 import sys
@@ -112,10 +113,12 @@ class Trainer:
             self.run_dir = new_run_dir(Path(config.logdir) / task.name, config.run_name, config.resume)
         return self.run_dir
 
-    def spawn(self, task: Task, name: str) -> Trainer:
-        """A Trainer of the same configuration and fresh copies of the callbacks, writing to ``<run>/<name>``."""
+    def spawn(self, task: Task, name: str, seed: int | None = None) -> Trainer:
+        """A Trainer of the same configuration (``seed`` replaced when given) and fresh copies of the
+        callbacks, writing to ``<run>/<name>``."""
         callbacks = [copy.deepcopy(c) for c in self.callbacks if not isinstance(c, (PlainProgress, RichProgress))]
-        return Trainer(self.config, callbacks, run_dir=self.resolve_run_dir(task) / name)
+        config = self.config if seed is None else dataclasses.replace(self.config, seed=seed, seeds=1)
+        return Trainer(config, callbacks, run_dir=self.resolve_run_dir(task) / name)
 
     # --- set-up and tear-down ----------------------------------------------------------------
     @contextlib.contextmanager
@@ -152,6 +155,9 @@ class Trainer:
         if task.model is None:
             import keras
 
+            if config.deterministic:
+                # Process-wide and permanent: every later op picks its deterministic kernel (or raises).
+                tf.config.experimental.enable_op_determinism()
             keras.utils.set_random_seed(config.seed)
             with self.strategy.scope():
                 task.model = task.build_model()

@@ -13,7 +13,7 @@ import pytest
 
 from tasks import build_task
 from tasks.deep_mlp import DeepMLPConfig, DeepMLPTask, MNISTSplits
-from tasks.deep_mlp_study import chance_observation, lecun_vs_tanh, observations
+from tasks.deep_mlp_study import chance_observation, lecun_vs_tanh, observations, summarize
 from tests.conftest import ROOT, require_data
 from tests.tensorboard_events import read_tags
 from tests.tensorboard_server import serve_tensorboard, wait_for
@@ -111,6 +111,54 @@ def test_resume_keeps_finished_models_and_their_history(trainer_config, tmp_path
     assert [h["epoch"] for h in history] == [1, 2]
 
 
+def test_seeds_train_the_grid_per_seed_and_the_table_gives_mean_and_sd(trainer_config, tmp_path):
+    study = tiny_study(depths=(2,), activations=("tanh", "lecun"))
+    metrics = study.run(Trainer(trainer_config(max_epochs=1, run_name="seeds", seed=7, seeds=2)))
+    run = tmp_path / "logs/deep-mlp/seeds"
+
+    accuracies = {}
+    for seed in (7, 8):
+        for label in ("2-tanh", "2-lecun"):
+            child = json.loads((run / f"seed-{seed}/{label}/metrics.json").read_text())
+            assert json.loads((run / f"seed-{seed}/{label}/config.json").read_text())["seed"] == seed
+            accuracies.setdefault(label, []).append(child["metrics"]["test_accuracy"])
+    with open(run / "scores.csv") as handle:
+        rows = {f"{r['depth']}-{r['activation']}": r for r in csv.DictReader(handle)}
+    for label, values in accuracies.items():
+        assert rows[label]["seeds"] == "7 8"
+        assert float(rows[label]["test_accuracy"]) == pytest.approx(np.mean(values), abs=1e-6)
+        assert float(rows[label]["test_accuracy_sd"]) == pytest.approx(np.std(values, ddof=1), abs=1e-6)
+        assert metrics[f"test_accuracy/{label}"] == pytest.approx(np.mean(values))
+    assert "| 2 | lecun | 7,8 |" in (run / "scores.md").read_text()
+    assert json.loads((run / "config.json").read_text())["seeds"] == [7, 8]
+    # Different seeds, different initial weights: the draws are not copies of each other.
+    first = json.loads((run / "study.json").read_text())
+    assert first[0]["untrained_gradients"] != first[2]["untrained_gradients"]
+
+
+def test_summary_is_mean_and_sample_sd_per_model_over_seeds():
+    results = [{**result(5, "tanh", a, 0.5), "seed": s} for s, a in ((1, 0.90), (2, 0.80), (3, 0.70))]
+    results.append({**result(5, "lecun", 0.95, 0.9), "seed": 1})
+    tanh, lecun = summarize(results)
+    assert tanh["seeds"] == [1, 2, 3] and tanh["test_accuracy"] == pytest.approx((0.80, 0.10))
+    assert lecun["test_accuracy"][0] == 0.95 and np.isnan(lecun["test_accuracy"][1])
+    assert "largest sd of test accuracy is tanh at depth 5's, 0.1000 (per seed 0.9000, 0.8000, 0.7000)" in \
+        observations(results)[-1]
+
+
+def test_seeds_apply_only_to_studies_that_repeat_per_seed(tmp_path):
+    from typer.testing import CliRunner
+
+    from cli import app
+
+    done = CliRunner().invoke(app, ["fit", "toy", "--seeds", "3", "--logdir", str(tmp_path)])
+    assert done.exit_code == 2
+    assert done.output.strip().splitlines() == [
+        "error: --seeds 3: task toy trains one model per run; repeat it with --seed 42, --seed 43, ... instead"]
+    done = CliRunner().invoke(app, ["fit", "deep-mlp", "--seeds", "0", "--logdir", str(tmp_path)])
+    assert done.exit_code == 2 and "--seeds must be at least 1, got 0" in done.output
+
+
 def result(depth, activation, accuracy, first_val, grads=(1e-3, 1e-2, 1.0)):
     return {"depth": depth, "activation": activation, "test_loss": 1.0, "test_accuracy": accuracy,
             "history": [{"epoch": 1, "val_accuracy": first_val}], "untrained_gradients": list(grads),
@@ -177,3 +225,15 @@ def test_real_mnist_run_is_visible_in_tensorboard(data_dir, tmp_path):
         scalars = wait_for(f"{url}/data/plugin/scalars/tags", lambda d: "deep-mlp/tb/5-lecun/train" in d)
         assert {"max_abs_gradient/hidden_01", "epoch_loss"} <= set(scalars["deep-mlp/tb/5-lecun/train"])
         assert "epoch_accuracy" in scalars["deep-mlp/tb/5-lecun/validation"]
+
+
+def test_growth_observation_names_unstable_models_not_vanished_ones():
+    steady = result(5, "lecun", 0.95, 0.9, (0.5, 0.9, 1.0))
+    unstable = {**result(40, "tanh", 0.6, 0.7, (0.65, 1.0)), "trained_gradients": [2.74, 1.0]}
+    unstable["history"] = [{"epoch": 1, "val_accuracy": 0.75}, {"epoch": 2, "val_accuracy": 0.70}]
+    stuck = {**result(40, "sigmoid", 0.11, 0.1, (1e-25, 1.0)), "trained_gradients": [3.0, 1.0]}
+    line = observations([steady, unstable, stuck])[3]
+    assert "after training (the first hidden layer's largest gradient exceeds" in line
+    assert "tanh at depth 40 (6.50e-01 at initialization, 2.74e+00 after training)" in line
+    assert line.endswith("epoch to the next (runs of the model's seeds): tanh at depth 40 (1 of 1).")
+    assert "sigmoid" not in line and "lecun" not in line

@@ -1,0 +1,48 @@
+"""The deep-mlp study's options, importable without TensorFlow so ``fit deep-mlp --help`` answers at once."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from trainer.errors import UserError
+
+# The keys of tasks.activations.ACTIVATIONS (a test keeps them equal); that module imports Keras.
+ACTIVATION_NAMES = ("relu", "tanh", "sigmoid", "lecun")
+
+
+@dataclass(frozen=True)
+class DeepMLPConfig:
+    depths: tuple[int, ...] = field(default=(5, 20, 40), metadata={"help": "Hidden-layer counts, e.g. 5,20,40."})
+    activations: tuple[str, ...] = field(default=ACTIVATION_NAMES, metadata={"help": "e.g. relu,tanh,sigmoid,lecun."})
+    # bench/deep_mlp.py grad-cost, depth 40: every 100 steps costs 1.04x an epoch's CPU time, every 10 1.43x.
+    grad_every: int = field(default=100, metadata={"help": "Gradient histograms every N steps."})
+    # The study's setting: plain SGD on mini-batches of Keras's default size.
+    batch_size: int = field(default=32, metadata={"help": "Batch size."})
+    hidden_units: int = field(default=32, metadata={"help": "Units of each hidden layer."})
+    learning_rate: float = field(default=0.01, metadata={"help": "SGD learning rate."})
+    # The last 5,000 training images validate, as Keras's validation_split=1/12 would pick them.
+    validation_samples: int = field(default=5000, metadata={"help": "Training images held out for validation."})
+    # The first images of the training split: one fixed batch, the same for every model.
+    probe_samples: int = field(default=128, metadata={"help": "Images in the fixed gradient-probe batch."})
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "depths", tuple(self.depths))
+        object.__setattr__(self, "activations", tuple(self.activations))
+        if not self.depths or any(d < 1 for d in self.depths):
+            raise UserError(f"--depths {_join(self.depths)!r} must list hidden-layer counts of at least 1, "
+                            "e.g. 5,20,40")
+        unknown = [a for a in self.activations if a not in ACTIVATION_NAMES]
+        if unknown or not self.activations:
+            raise UserError(f"--activations {_join(self.activations)!r}: unknown {_join(unknown) or 'empty list'}; "
+                            f"choose from {_join(ACTIVATION_NAMES)}")
+        for option in ("depths", "activations"):
+            values = getattr(self, option)
+            if len(set(values)) != len(values):
+                raise UserError(f"--{option} {_join(values)!r} repeats a value; list each once")
+        for option in ("grad_every", "batch_size", "hidden_units", "probe_samples"):
+            if getattr(self, option) < 1:
+                raise UserError(f"--{option.replace('_', '-')} must be at least 1, got {getattr(self, option)}")
+
+
+def _join(values) -> str:
+    return ",".join(map(str, values))

@@ -1,0 +1,74 @@
+"""The robust task's options and per-data-set recipes, importable without TensorFlow (``fit robust --help``)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from trainer.errors import UserError
+from trainer.shipped import find_model
+
+DATASETS = ("mnist", "cifar10")
+TRAINING_ATTACKS = ("fgsm", "pgd")
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """What differs between the data sets; each default is the literature's or what fits 2 CPU cores."""
+
+    epsilon: float
+    # The evaluation attack of the issue: PGD with a random start, these steps and step size.
+    eval_steps: int
+    eval_step_size: float
+    # PGD training is the expensive option; its steps follow Madry et al.
+    train_pgd_steps: int
+    train_pgd_step_size: float
+    epochs: int
+    batch_size: int
+    max_learning_rate: float
+    # Fraction of training during which epsilon grows linearly from 0 (avoids early collapse).
+    epsilon_ramp: float
+    validation_size: int
+    augment: bool
+    input_shape: tuple[int, ...]
+
+
+RECIPES = {
+    "mnist": Recipe(epsilon=0.3, eval_steps=40, eval_step_size=0.01, train_pgd_steps=40,
+                    train_pgd_step_size=0.01, epochs=10, batch_size=100, max_learning_rate=5e-3,
+                    epsilon_ramp=0.25, validation_size=5000, augment=False, input_shape=(28, 28, 1)),
+    "cifar10": Recipe(epsilon=8 / 255, eval_steps=10, eval_step_size=2 / 255, train_pgd_steps=7,
+                      train_pgd_step_size=2 / 255, epochs=25, batch_size=128, max_learning_rate=2e-3,
+                      epsilon_ramp=0.15, validation_size=1000, augment=True, input_shape=(32, 32, 3)),
+}
+
+
+@dataclass(frozen=True)
+class RobustConfig:
+    dataset: str = field(default="mnist", metadata={"help": "Data set to train on.", "choices": DATASETS})
+    # fgsm means FGSM from a random start with step 1.25 epsilon: one gradient per batch, PGD's robustness.
+    attack: str = field(default="fgsm", metadata={"help": "Adversarial training attack.", "choices": TRAINING_ATTACKS})
+    epsilon: float | None = field(  # None: the data set's budget (0.3 MNIST, 8/255 CIFAR-10)
+        default=None, metadata={"help": "L-infinity budget (default 0.3 MNIST, 8/255 CIFAR-10)."})
+    batch_size: int | None = field(default=None, metadata={"help": "Batch size; default: the data set's recipe."})
+    model: str | None = field(  # `test robust --model`: an exported model to evaluate
+        default=None, metadata={"help": "An exported model (.h5) to evaluate; its card gives the data set."})
+
+    def __post_init__(self) -> None:
+        if self.model is not None:  # models/... is also found from another folder, in the installed project
+            object.__setattr__(self, "model", str(find_model(self.model)))
+        if self.dataset not in DATASETS:
+            raise UserError(f"--dataset {self.dataset!r} is unknown; use one of {', '.join(DATASETS)}")
+        if self.attack not in TRAINING_ATTACKS:
+            raise UserError(f"--attack {self.attack!r} is unknown; use one of {', '.join(TRAINING_ATTACKS)}")
+        if self.batch_size is not None and self.batch_size < 1:
+            raise UserError(f"--batch-size must be at least 1, got {self.batch_size}")
+
+    @property
+    def recipe(self) -> Recipe:
+        return RECIPES[self.dataset]
+
+    @property
+    def budget(self) -> float:
+        return self.recipe.epsilon if self.epsilon is None else self.epsilon
+
+

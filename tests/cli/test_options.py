@@ -1,0 +1,119 @@
+"""Options derived from config dataclasses: every field one option, declared once."""
+
+from __future__ import annotations
+
+import dataclasses
+import subprocess
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+import pytest
+
+from tasks import BUILT_IN
+from trainer import TrainerConfig
+from trainer.errors import UserError
+from trainer.options import NUMBER, options_of
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@dataclass(frozen=True)
+class Every:
+    count: int = field(default=3, metadata={"help": "A count."})
+    rate: float | None = None
+    name: str = "x"
+    on: bool = False
+    folder: Path | None = None
+    mode: Literal["fast", "slow"] = "fast"
+    level: str = field(default="low", metadata={"choices": ("low", "high")})
+    sizes: tuple[int, ...] = (5, 20)
+    words: tuple[str, ...] | None = field(default_factory=lambda: ("a", "b"))
+    interval: int | float | None = 1.0
+
+
+def test_each_field_becomes_one_option_with_its_type_default_and_help():
+    options = {o.name: o for o in options_of(Every, "test")}
+    assert list(options) == [f.name for f in dataclasses.fields(Every)]
+    assert (options["count"].kind, options["count"].default, options["count"].help) == (int, 3, "A count.")
+    assert options["rate"].optional and options["rate"].kind is float
+    assert options["folder"].kind is Path and options["on"].kind is bool
+    assert options["mode"].choices == ("fast", "slow") and options["level"].choices == ("low", "high")
+    assert options["sizes"].many and options["sizes"].parse_list("1, 2,3") == (1, 2, 3)
+    assert options["words"].default == ("a", "b") and options["words"].show_default() == "a,b"
+    assert options["sizes"].flag == "--sizes"
+    assert options["interval"].kind is NUMBER and options["interval"].optional
+    assert [options["interval"].parse_number(t) for t in ("2", "0.5")] == [2, 0.5]
+    assert isinstance(options["interval"].parse_number("2"), int)
+    with pytest.raises(UserError, match="--interval 'x' must be a number"):
+        options["interval"].parse_number("x")
+
+
+def test_a_bad_list_item_names_the_option_and_an_example():
+    sizes = next(o for o in options_of(Every, "test") if o.name == "sizes")
+    with pytest.raises(UserError, match=r"--sizes '5,x' must be comma-separated integers, e.g. --sizes 5,20"):
+        sizes.parse_list("5,x")
+
+
+@pytest.mark.parametrize("annotation", [dict[str, float], list[int], tuple[int, int], int | str, Literal[1, 2]])
+def test_a_type_the_command_line_cannot_parse_is_named(annotation):
+    config = dataclasses.make_dataclass("Odd", [("weights", annotation, field(default=None))], frozen=True)
+    with pytest.raises(UserError, match=r"task odd: field 'weights' of Odd has type .+, which the command line cannot"):
+        options_of(config, "task odd")
+
+
+def test_every_trainer_option_has_help():
+    missing = [o.flag for o in options_of(TrainerConfig, "TrainerConfig") if not o.help]
+    assert missing == []
+
+
+@pytest.mark.parametrize("name", list(BUILT_IN))
+def test_built_in_configs_are_the_tasks_own_and_every_option_has_help(name):
+    spec = BUILT_IN[name]
+    assert spec.load_config() is spec.load().Config
+    assert [o.flag for o in options_of(spec.load_config(), name) if not o.help] == []
+
+
+def test_built_in_configs_import_without_tensorflow():
+    probe = ("import sys\nfrom tasks import BUILT_IN\n"
+             "for spec in BUILT_IN.values(): spec.load_config()\n"
+             "print(sorted(m for m in ('tensorflow', 'keras') if m in sys.modules))")
+    result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, cwd=ROOT)
+    assert result.stdout.strip() == "[]", result.stderr
+
+
+def test_deep_mlp_activation_names_match_the_registered_activations():
+    from tasks.activations import ACTIVATIONS
+    from tasks.deep_mlp_config import ACTIVATION_NAMES
+
+    assert tuple(ACTIVATIONS) == ACTIVATION_NAMES
+
+
+def test_a_task_without_a_name_is_named_after_its_class():
+    from trainer import Task
+
+    class ImageNetSubsetTask(Task):
+        pass
+
+    class Digits(Task):
+        name = "my-digits"
+
+    assert (ImageNetSubsetTask.name, Digits.name) == ("image-net-subset", "my-digits")
+
+
+def test_shipped_models_are_found_from_any_folder(tmp_path, monkeypatch):
+    from tasks.adversarial_config import AdversarialConfig
+    from tasks.emotion_config import EmotionConfig
+    from tasks.robust_config import RobustConfig
+    from trainer.shipped import find_model
+
+    monkeypatch.chdir(tmp_path)
+    assert find_model("models/emotion.h5") == ROOT / "models/emotion.h5"
+    assert find_model("models/none.h5") == Path("models/none.h5")
+    (tmp_path / "models").mkdir()
+    (tmp_path / "models/emotion.h5").write_bytes(b"a user's own")
+    assert find_model("models/emotion.h5") == Path("models/emotion.h5")
+    assert EmotionConfig(model="models/emotion.h5").model == "models/emotion.h5"
+    assert RobustConfig(model="models/mnist_robust.h5").model == str(ROOT / "models/mnist_robust.h5")
+    assert AdversarialConfig(model="models/mnist_cnn.h5").model == str(ROOT / "models/mnist_cnn.h5")
