@@ -66,10 +66,15 @@ def disk_space(folder: str | Path, needed: int | None = None, fix: str = "free s
 def make_dirs(folder: str | Path, fix: str = "choose a folder you can write to") -> Path:
     """Creates ``folder`` and its parents; a folder that cannot be made is one line naming what is in the way."""
     folder = Path(folder)
+    if folder.is_dir():
+        return folder
+    missing = [p for p in (folder, *folder.parents) if not p.exists()]
     try:
         folder.mkdir(parents=True, exist_ok=True)
     except OSError as error:
         raise _folder_error(folder, error, fix) from None
+    for created in reversed(missing):  # a new folder's entry is in its parent: flushed like a rename
+        sync_folder(created.parent)
     return folder
 
 
