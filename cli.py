@@ -42,6 +42,12 @@ class FitOptions:
 
     data_dir: Path | None = field(default=None, metadata={"help": "Data folder; else $TRAINLAB_DATA, else ~/.keras/datasets."})
     patience: int | None = field(default=None, metadata={"help": "Early stopping: epochs without val_loss improvement."})
+    # None: no top-k files (a ModelCheckpoint still keeps the last weights under --weight-averaging).
+    save_top_k: int | None = field(default=None, metadata={
+        "help": "ModelCheckpoint: keep the K best weight files by --monitor in <run>/checkpoints/top/."})
+    monitor: str = field(default="val_loss", metadata={"help": "ModelCheckpoint's metric, e.g. val_accuracy."})
+    monitor_mode: str = field(default="auto", metadata={
+        "help": "ModelCheckpoint: min, max, or auto (max for accuracy-like names).", "choices": ("auto", "min", "max")})
 
 
 @dataclass(frozen=True)
@@ -50,6 +56,9 @@ class TestOptions:
 
     data_dir: Path | None = field(default=None, metadata={"help": "Data folder; else $TRAINLAB_DATA, else ~/.keras/datasets."})
     checkpoint: Path | None = field(default=None, metadata={"help": "A run folder whose newest checkpoint to load."})
+    which: str = field(default="last", metadata={
+        "help": "With --checkpoint: best (ModelCheckpoint's best file) or last (the last weights).",
+        "choices": ("last", "best")})
 
 
 # The Trainer's options that an evaluation uses; `fit` takes every TrainerConfig field.
@@ -129,11 +138,29 @@ def fit(ctx: typer.Context) -> None:
         if config.seeds > 1 and not getattr(task, "runs_per_seed", False):
             raise UserError(f"--seeds {config.seeds}: task {task.name} trains one model per run; "
                             f"repeat it with --seed {config.seed}, --seed {config.seed + 1}, ... instead")
-        trainer = Trainer(config, callbacks=_default_callbacks(task, parsed.own.get("patience")))
+        own = parsed.own
+        checkpointing = _model_checkpoint(config, own.get("save_top_k"), own.get("monitor", "val_loss"),
+                                          own.get("monitor_mode", "auto"))
+        trainer = Trainer(config, callbacks=[*_default_callbacks(task, own.get("patience")), *checkpointing])
         task.run(trainer)
+        if trainer.stop_reason and not trainer.stop_reason.startswith("reached --max-epochs"):
+            typer.echo(f"stopped: {trainer.stop_reason}")
+        if trainer.profiler.enabled:
+            from trainer.profiler import profile_table
+
+            typer.echo(profile_table(trainer.profiler.summary(), trainer.fit_seconds))
         typer.echo(f"run folder: {trainer.run_dir}")
 
     _run(action)
+
+
+def _model_checkpoint(config, save_top_k: int | None, monitor: str, mode: str) -> list:
+    """A ModelCheckpoint when asked for (--save-top-k), or under weight averaging to keep the averaged last weights."""
+    from callbacks import ModelCheckpoint
+
+    if save_top_k is None and config.weight_averaging == "none":
+        return []
+    return [ModelCheckpoint(monitor=monitor, mode=mode, save_top_k=save_top_k or 0, save_last=True)]
 
 
 def _default_callbacks(task, patience: int | None) -> list:
@@ -157,7 +184,7 @@ def test(ctx: typer.Context) -> None:
         task = parsed.spec.load().from_options(parsed.task)
         task.data_dir = parsed.own.get("data_dir")
         trainer = Trainer(TrainerConfig(**parsed.trainer))
-        results = trainer.test(task, checkpoint=parsed.own.get("checkpoint"))
+        results = trainer.test(task, checkpoint=parsed.own.get("checkpoint"), which=parsed.own.get("which", "last"))
         for name, value in results.items():
             typer.echo(f"test_{name}: {value:.4f}")
         typer.echo(f"run folder: {trainer.run_dir}")
@@ -293,6 +320,42 @@ def _other_tasks_flags() -> set[str]:
     from trainer.options import options_of
 
     return {o.flag for spec in BUILT_IN.values() for o in options_of(spec.load_config(), f"task {spec.name}")}
+
+
+@app.command("lr-find")
+def lr_find(
+    task: Annotated[str, typer.Argument(help="The task whose learning rate to find (a name from `tasks`, or module:Class).")],
+    data_dir: Annotated[Path | None, typer.Option(help="Data folder; else $TRAINLAB_DATA, else ~/.keras/datasets.")] = None,
+    seed: Annotated[int, typer.Option(help="Seeds the initial weights and the batch order.")] = 42,
+    batch_size: Annotated[int | None, typer.Option(help="Batch size; default: the task's own.")] = None,
+    min_lr: Annotated[float, typer.Option(help="First rate of the sweep.")] = 1e-7,
+    max_lr: Annotated[float, typer.Option(help="Last rate of the sweep.")] = 1.0,
+    num_steps: Annotated[int, typer.Option(help="Training steps of the sweep (fewer when the loss diverges).")] = 200,
+    logdir: LogDir = Path("logs"),
+    run_name: Annotated[str | None, typer.Option(help="Run folder name; default: a timestamp.")] = None,
+) -> None:
+    """Learning-rate range test: an exponential sweep, a suggested rate, the curve as PNG and TensorBoard image."""
+    _quiet_tensorflow()
+
+    def action():
+        from tasks import find_task
+        from trainer import TrainerConfig
+        from trainer.lr_finder import LearningRateFinder, find_learning_rate
+
+        built = find_task(task).load().from_options({} if batch_size is None else {"batch_size": batch_size})
+        built.data_dir = data_dir
+        finder = LearningRateFinder(min_lr=min_lr, max_lr=max_lr, num_steps=num_steps)
+        config = TrainerConfig(seed=seed, logdir=str(logdir), run_name=run_name, progress="none")
+        trainer, suggestion = find_learning_rate(built, config, finder)
+        ending = "the loss diverged" if finder.stopped_early else "the sweep ended"
+        typer.echo(f"swept {len(finder.rates)} steps from {finder.rates[0]:.1e} to {finder.rates[-1]:.1e} ({ending})")
+        if suggestion is None:
+            typer.echo("no suggestion: too few steps before the loss diverged; lower --max-lr or raise --num-steps")
+        else:
+            typer.echo(f"suggested learning rate: {suggestion:.2e} (steepest fall of the smoothed loss)")
+        typer.echo(f"curve: {trainer.run_dir / 'lr_find.png'} (TensorBoard image lr_find)")
+
+    _run(action)
 
 
 class DetectorName(str, Enum):

@@ -1,7 +1,7 @@
 """Is a rerun the same run? Trains the same small deep-mlp study twice per setting; prints JSON.
 
-    python bench/determinism.py                     # depth 5 and 40 tanh, 1 epoch, 4 runs
-    python bench/determinism.py --epochs 3 --depths 40
+    python bench/determinism.py                     # depth 5 and 40 tanh, 300 steps of 1 epoch, 5 runs
+    python bench/determinism.py --epochs 3 --limit-train-batches 0 --depths 40   # whole epochs
 
 Each run is a fresh process of `python cli.py fit deep-mlp` (seed 42); the bench compares every
 model's test loss, test accuracy and per-epoch history between the two runs of a setting:
@@ -30,7 +30,8 @@ def train(logdir: Path, name: str, args, deterministic: bool, threads: int | Non
     """One fresh process of the study; returns {model: numbers} read from its study.json."""
     command = [sys.executable, str(ROOT / "cli.py"), "fit", "deep-mlp", "--depths", args.depths,
                "--activations", args.activations, "--max-epochs", str(args.epochs), "--logdir", str(logdir),
-               "--run-name", name, "--progress", "none", *(["--deterministic"] if deterministic else [])]
+               "--run-name", name, "--progress", "none", *(["--deterministic"] if deterministic else []),
+               *(["--limit-train-batches", str(args.limit_train_batches)] if args.limit_train_batches else [])]
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
     if threads is not None:
         env["TF_NUM_INTRAOP_THREADS"] = str(threads)
@@ -58,6 +59,8 @@ def main() -> None:
     parser.add_argument("--depths", default="5,40")
     parser.add_argument("--activations", default="tanh")
     parser.add_argument("--epochs", type=int, default=1)
+    # 300 of an epoch's 1,719 steps: enough for rounding differences to show, 5 runs in about a minute of CPU.
+    parser.add_argument("--limit-train-batches", type=int, default=300, help="0: whole epochs")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as folder:
         logdir = Path(folder)
@@ -65,7 +68,8 @@ def main() -> None:
                 "deterministic": [train(logdir, f"deterministic-{i}", args, True) for i in (1, 2)],
                 "deterministic_one_thread": [train(logdir, "one-thread", args, True, threads=1)]}
     summary = {"study": f"deep-mlp --depths {args.depths} --activations {args.activations} "
-                        f"--max-epochs {args.epochs} --seed 42",
+                        f"--max-epochs {args.epochs} --limit-train-batches {args.limit_train_batches or 'all'} "
+                        "--seed 42",
                "rerun_same_without_flag": compare(*runs["default"]),
                "rerun_same_with_deterministic": compare(*runs["deterministic"]),
                "one_intra_op_thread_vs_default_threads": compare(runs["deterministic"][0],

@@ -190,7 +190,8 @@ def summarize(results: list[dict]) -> list[dict]:
             "test_loss": mean_sd([r["test_loss"] for r in runs]),
             "test_accuracy": mean_sd([r["test_accuracy"] for r in runs]),
             "test_accuracy_per_seed": [r["test_accuracy"] for r in runs],
-            "first_val_accuracy": mean_sd([r["history"][0]["val_accuracy"] for r in runs if r["history"]] or [math.nan]),
+            "first_val_accuracy": mean_sd([r["history"][0]["val_accuracy"] for r in runs if r["history"]]
+                                          or [math.nan]),
             # Ratios span orders of magnitude and can be 0 (dead layers): the median is a real draw's value.
             "gradient_ratio_init": statistics.median(attenuation(r["untrained_gradients"]) for r in runs),
             "gradient_ratio_trained": statistics.median(attenuation(r["trained_gradients"]) for r in runs),
@@ -401,7 +402,7 @@ def growth_observation(results: list[dict]) -> str:
     for row in learned:
         runs = _runs(results, row["depth"], row["activation"])
         drops = [r for r in runs if any(b["val_accuracy"] < a["val_accuracy"]
-                                        for a, b in zip(r["history"], r["history"][1:]))]
+                                        for a, b in zip(r["history"], r["history"][1:], strict=False))]
         if drops:
             fell.append(f"{_name(row)} ({len(drops)} of {len(runs)})")
     return ("Ratio above 1 after training (the first hidden layer's largest gradient exceeds the output "

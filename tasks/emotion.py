@@ -29,8 +29,9 @@ from tasks.face_preprocessing import FacePreprocessing, preprocess_faces
 from trainer import Task
 from trainer.datasets import FER_CLASSES, load_fer2013
 from trainer.errors import UserError
-from trainer.export import load_model_file, read_model_card, save_model_atomic, variables_size, write_model_card
-from trainer.files import atomic_path, write_atomic
+from trainer.export import load_model_file, read_model_card, save_model_atomic, write_model_card
+from trainer.files import atomic_path
+from trainer.model_checkpoint import ModelCheckpoint
 
 SPLITS = {"train": "Training", "val": "PublicTest", "test": "PrivateTest"}
 
@@ -56,7 +57,8 @@ class EmotionTask(Task):
         self._splits: dict[str, tuple[np.ndarray, np.ndarray]] | None = None
         self._checksums: dict[str, str] = {}
         self._weights = None
-        self._best: dict | None = None
+        # The best PublicTest epoch is kept by the Trainer's ModelCheckpoint, driven by this task's hooks.
+        self.checkpoint = ModelCheckpoint(monitor="val_accuracy", mode="max", save_top_k=1, save_last=False)
 
     # --- data ---------------------------------------------------------------------------------
     def split(self, name: str) -> tuple[np.ndarray, np.ndarray]:
@@ -171,14 +173,28 @@ class EmotionTask(Task):
         return data.prefetch(tf.data.AUTOTUNE)
 
     # --- hooks: schedule, selection on PublicTest, PrivateTest evaluation ----------------------
+    @property
+    def _best(self) -> dict | None:
+        best = self.checkpoint.best
+        if best is None:
+            return None
+        return {"epoch": best["epoch"], "val_accuracy": best["value"],
+                "val_macro_f1": best["metrics"].get("val_macro_f1")}
+
+    def setup(self, trainer, task, stage) -> None:
+        self.checkpoint.setup(trainer, task, stage)
+
     def on_fit_start(self, trainer, task) -> None:
-        best = trainer.run_dir / "best.json"
-        # Only a run resumed from a checkpoint continues its record; a fresh run in the same folder starts over.
-        resumed = trainer.current_epoch > 0 and best.exists()
-        self._best = json.loads(best.read_text()) if resumed else None
-        if not resumed:
-            best.unlink(missing_ok=True)
-            (trainer.run_dir / "best.weights.h5").unlink(missing_ok=True)
+        self.checkpoint.on_fit_start(trainer, task)
+
+    def on_validation_epoch_end(self, trainer, task) -> None:
+        self.checkpoint.on_validation_epoch_end(trainer, task)
+
+    def state_dict(self) -> dict:
+        return {"checkpoint": self.checkpoint.state_dict()}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.checkpoint.load_state_dict(state.get("checkpoint", {}))
 
     def on_train_epoch_start(self, trainer, task) -> None:
         base = float(self.hyperparameters.get("learning_rate")) if self.hyperparameters else 1e-3
@@ -187,20 +203,12 @@ class EmotionTask(Task):
         self.model.optimizer.learning_rate = base * (floor + (1 - floor) * 0.5 * (1 + math.cos(math.pi * progress)))
 
     def on_train_epoch_end(self, trainer, task) -> None:
-        score = trainer.metrics.get("val_accuracy")
-        if score is None:
-            return
-        if self._best is None or score > self._best["val_accuracy"]:
-            self._best = {"epoch": trainer.current_epoch, "val_accuracy": score,
-                          "val_macro_f1": trainer.metrics.get("val_macro_f1")}
-            _save_weights_atomic(self.model, trainer.run_dir / "best.weights.h5")
-            write_atomic(trainer.run_dir / "best.json", json.dumps(self._best, indent=2))
-        elif trainer.current_epoch - self._best["epoch"] >= self.config.stop_patience:
+        if self._best and trainer.current_epoch - self._best["epoch"] >= self.config.stop_patience:
             trainer.should_stop = True
 
     def on_fit_end(self, trainer, task) -> None:
-        best = trainer.run_dir / "best.weights.h5"
-        if best.exists():
+        best = self.checkpoint.best_model_path
+        if best is not None and best.exists():
             self.model.load_weights(best)
 
     def on_test_epoch_end(self, trainer, task) -> None:
@@ -309,8 +317,3 @@ def _inference_copy(model) -> keras.Model:
     copy = keras.models.clone_model(model)
     copy.set_weights(model.get_weights())
     return compile_emotion_model(copy)
-
-
-def _save_weights_atomic(model, path: Path) -> None:
-    with atomic_path(path, suffix=".weights.h5", needed=variables_size(model.weights)) as tmp:
-        model.save_weights(tmp, overwrite=True)

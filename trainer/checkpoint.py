@@ -34,10 +34,11 @@ UNREADABLE = (tf.errors.OpError, OSError, ValueError, IndexError, KeyError)
 class CheckpointIO:
     """Saves and restores ``model`` + ``model.optimizer`` with the trainer state of that moment."""
 
-    def __init__(self, directory: str | Path, model, max_to_keep: int = 2) -> None:
+    def __init__(self, directory: str | Path, model, max_to_keep: int = 2, extra: dict | None = None) -> None:
         self.directory = Path(directory)
         self.max_to_keep = max_to_keep
-        objects = {"model": model}
+        # ``extra``: more trackable state saved beside the model, e.g. a weight average.
+        objects = {"model": model, **(extra or {})}
         if getattr(model, "optimizer", None) is not None:
             objects["optimizer"] = model.optimizer
         self._checkpoint = tf.train.Checkpoint(**objects)
@@ -144,7 +145,7 @@ class CheckpointIO:
         for number in {int(m.group(1)) for m in map(pattern.match, names) if m} - set(kept):
             self._remove(number)
         for name in names:
-            if name.startswith("."):  # only this run's writer, which holds the run's lock, writes here
+            if name.startswith((".state-", ".checkpoint.")):  # the run's one writer (it holds the lock) is here
                 (self.directory / name).unlink(missing_ok=True)
 
     def _bytes_needed(self) -> int:

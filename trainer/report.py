@@ -11,6 +11,7 @@ from pathlib import Path
 
 from trainer.errors import UserError
 from trainer.files import write_atomic
+from trainer.profiler import profile_table
 
 PACKAGES = ("keras", "tensorflow", "tensorboard", "keras-tuner", "numpy", "opencv-python-headless", "rich", "typer")
 
@@ -90,6 +91,8 @@ def write_run_results(trainer, task) -> None:
         "epochs": trainer.current_epoch,
         "global_step": trainer.global_step,
         "fit_seconds": round(trainer.fit_seconds, 3),
+        "stop_reason": getattr(trainer, "stop_reason", None),
+        "profile": trainer.profiler.summary() if getattr(trainer, "profiler", None) else {},
         "metrics": dict(trainer.metrics),
         "results": task.results(trainer),
     }
@@ -108,6 +111,12 @@ def render_report(config: dict, results: dict, sections: list[tuple[str, str]]) 
     lines += [f"| {k} | {_fmt(v)} |" for k, v in results["metrics"].items()]
     lines += ["", f"Epochs {results['epochs']}, steps {results['global_step']}, "
               f"training time {results['fit_seconds']:.1f} s.", ""]
+    if results.get("stop_reason"):
+        lines += [f"Stopped: {results['stop_reason']}.", ""]
+    if results.get("profile"):
+        lines += ["## Profile (--profiler simple)", "", profile_table(results["profile"], results["fit_seconds"]), "",
+                  "Sections nest: validation includes its own callbacks, and callbacks include the hooks fired "
+                  "inside validation.", ""]
     for title, body in sections:
         lines += [f"## {title}", "", body.rstrip(), ""]
     lines += ["## Configuration", "", "```json", json.dumps(

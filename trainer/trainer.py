@@ -9,11 +9,14 @@ import itertools
 import math
 import sys
 import time
+import warnings
 from pathlib import Path
 
 import numpy as np
 import tensorflow as tf
 
+from trainer.averaging import make_averaging
+from trainer.budget import TimeBudget
 from trainer.callback import Callback, KerasCallbackAdapter
 from trainer.checkpoint import CheckpointIO
 from trainer.config import TrainerConfig
@@ -21,6 +24,9 @@ from trainer.distribute import is_chief, make_strategy, worker_name
 from trainer.errors import UserError
 from trainer.files import DiskFullError, FolderLock, is_disk_full, make_dirs
 from trainer.logger import NullLogger, TensorBoardLogger
+from trainer.model_checkpoint import saved_weights
+from trainer.optimization import configure_optimizer, keep_outputs_float32, precision_policy
+from trainer.profiler import make_profiler
 from trainer.progress import PlainProgress, RichProgress, make_progress
 from trainer.report import new_run_dir, write_run_config, write_run_results
 from trainer.task import Task
@@ -31,7 +37,8 @@ class Trainer:
 
     Public state read by callbacks: ``config``, ``current_epoch``, ``global_step``, ``metrics``
     (python floats, refreshed on logged steps and at the end of every pass), ``logger``, ``run_dir``,
-    ``strategy``, ``num_train_batches``. A callback's one write is ``should_stop = True``.
+    ``strategy``, ``num_train_batches``, ``validated_this_epoch``, ``stop_reason`` (why fit ended),
+    ``profiler``. A callback's one write is ``should_stop = True``.
     """
 
     def __init__(self, config: TrainerConfig | None = None, callbacks=(), run_dir: str | Path | None = None) -> None:
@@ -54,6 +61,11 @@ class Trainer:
         self.num_train_batches_seen = 0
         self.logged_this_step = False
         self.fit_seconds = 0.0
+        self.stop_reason: str | None = None
+        self.validated_this_epoch = False
+        self.profiler = make_profiler(self.config.profiler)
+        self._averaging = make_averaging(self.config.effective)
+        self._budget = TimeBudget(self.config.max_time_seconds, self.config.max_time)
         self._checkpoint: CheckpointIO | None = None
         self._lock: FolderLock | None = None
         self._steps: dict[str, tf.types.experimental.GenericFunction] = {}
@@ -66,15 +78,21 @@ class Trainer:
             if config.resume:
                 self._resume(task)
             self._call("on_fit_start", task)
+            self._budget.start()
             started = time.perf_counter()
             while self.current_epoch < config.max_epochs and not self.should_stop:
                 self._run_epoch(task)
-                self._run_eval(task, "validation")
-                self._call("on_train_epoch_end", task)
+                self._averaging.on_train_epoch_end(task.model, self.current_epoch)
+                # Validation and the epoch-end callbacks (checkpoint files) see the averaged weights.
+                with self._averaging.swapped(task.model):
+                    self._validate_at_epoch_end(task)
+                    self._call("on_train_epoch_end", task)
                 self._log_epoch()
                 self.current_epoch += 1
                 self._save_checkpoint(task)
             self.fit_seconds = time.perf_counter() - started
+            self.stop_reason = self.stop_reason or f"reached --max-epochs {config.max_epochs}"
+            self._averaging.finalize(task.model)
             self._call("on_fit_end", task)
             write_run_results(self, task)
         return dict(self.metrics)
@@ -83,11 +101,12 @@ class Trainer:
         with self._running(task, "validate"):
             return self._run_eval(task, "validation")
 
-    def test(self, task: Task, checkpoint: str | Path | None = None) -> dict:
-        """Evaluates on the task's test split; ``checkpoint`` is a run folder whose newest checkpoint to load."""
+    def test(self, task: Task, checkpoint: str | Path | None = None, which: str = "last") -> dict:
+        """Evaluates on the task's test split; ``checkpoint`` is a run folder whose ``which`` weights to load:
+        ``best`` (ModelCheckpoint's top file) or ``last`` (its last file, else the newest resumable checkpoint)."""
         with self._running(task, "test"):
             if checkpoint is not None:
-                self._load_weights(task, Path(checkpoint))
+                self._load_weights(task, Path(checkpoint), which)
             results = self._run_eval(task, "test")
             write_run_results(self, task)
             return results
@@ -159,11 +178,17 @@ class Trainer:
                 # Process-wide and permanent: every later op picks its deterministic kernel (or raises).
                 tf.config.experimental.enable_op_determinism()
             keras.utils.set_random_seed(config.seed)
-            with self.strategy.scope():
+            with self.strategy.scope(), precision_policy(config.precision):
                 task.model = task.build_model()
+            if config.precision != "32":
+                keep_outputs_float32(task.model)
+        if stage == "fit":
+            configure_optimizer(task.model, config)
+            self._averaging.build(task.model)
         self.logger = TensorBoardLogger(self.run_dir) if self.is_chief else NullLogger()
         if stage == "fit":
             write_run_config(self, task)
+            self.stop_reason = None
         self.should_stop = False
 
     def _lock_run_dir(self) -> None:
@@ -187,6 +212,7 @@ class Trainer:
         data, count = self._as_dataset(task.train_data(), task, shuffle=True, limit=config.limit_train_batches)
         self.num_train_batches = count
         step = self._compiled("train", task.train_step)
+        interval = self._val_interval(count)
         reset = getattr(task.model, "reset_metrics", None)
         if reset:
             reset()
@@ -195,7 +221,9 @@ class Trainer:
         for batch_idx in _indices(count):
             self._call("on_train_batch_start", task, batch_idx)
             try:
-                outputs, batch = step(iterator)
+                source = self._step_input(iterator)
+                with self.profiler.section("train step"):
+                    outputs, batch = step(source)
             except (StopIteration, tf.errors.OutOfRangeError):
                 break
             seen += 1
@@ -205,6 +233,11 @@ class Trainer:
                 self._update_metrics("train", outputs)
                 self.logger.log_scalars(self._split_metrics("train"), self.global_step, "train", "batch_")
             self._call("on_train_batch_end", task, outputs, batch, batch_idx)
+            if interval and seen % interval == 0 and seen != count:
+                self._validate_mid_epoch(task)
+            if self._budget.expired():
+                self._stop(f"--max-time {config.max_time} ran out after step {self.global_step} "
+                           f"({self._budget.used:.1f} s)")
             if self.should_stop:
                 break
         self.num_train_batches_seen = seen
@@ -235,17 +268,51 @@ class Trainer:
         self._call(f"on_{split}_epoch_end", task)
         return self._split_metrics(prefix)
 
+    def _validate_at_epoch_end(self, task: Task) -> None:
+        """Validates every ``check_val_every_n_epoch``-th epoch, and always on the run's last one."""
+        config = self.config.effective
+        last = self.should_stop or self.current_epoch + 1 >= config.max_epochs
+        self.validated_this_epoch = last or (self.current_epoch + 1) % config.check_val_every_n_epoch == 0
+        if self.validated_this_epoch:
+            with self.profiler.section("validation"):
+                self._run_eval(task, "validation")
+
+    def _validate_mid_epoch(self, task: Task) -> None:
+        """A ``--val-check-interval`` validation; the epoch's running train metrics survive it."""
+        running = [np.array(v.numpy()) for v in getattr(task.model, "metrics_variables", [])]
+        with self._averaging.swapped(task.model), self.profiler.section("validation"):
+            self._run_eval(task, "validation")
+        for variable, value in zip(getattr(task.model, "metrics_variables", []), running, strict=True):
+            variable.assign(value)
+        self.logger.log_scalars(self._split_metrics("val"), self.global_step, "validation", "batch_")
+
+    def _val_interval(self, count: int | None) -> int | None:
+        value = self.config.effective.val_check_interval
+        if value is None or isinstance(value, int):
+            return value
+        if count is None:
+            raise UserError(f"--val-check-interval {value} is a fraction of an epoch, and this task's training "
+                            "data has no known length; give a step count instead, e.g. --val-check-interval 100")
+        return max(1, round(count * value))
+
+    def _stop(self, reason: str) -> None:
+        self.should_stop = True
+        self.stop_reason = self.stop_reason or reason
+
     def _log_epoch(self) -> None:
         self.logger.log_scalars(self._split_metrics("train"), self.current_epoch, "train")
-        if self._split_metrics("val"):
+        if self.validated_this_epoch and self._split_metrics("val"):
             self.logger.log_scalars(self._split_metrics("val"), self.current_epoch, "validation")
         self.logger.flush()
 
     # --- helpers -----------------------------------------------------------------------------
     def _call(self, hook: str, task: Task, *args) -> None:
         """The one place hooks are fired: the task first, then callbacks in the order given."""
-        for target in (task, *self.callbacks):
-            getattr(target, hook)(self, task, *args)
+        with self.profiler.section("callbacks"):
+            for target in (task, *self.callbacks):
+                getattr(target, hook)(self, task, *args)
+                if self.should_stop and self.stop_reason is None:
+                    self.stop_reason = f"{type(target).__name__} stopped the run ({hook})"
 
     def _compiled(self, name: str, step_fn):
         if name not in self._steps:
@@ -259,16 +326,24 @@ class Trainer:
                 context = tf.distribute.get_replica_context()
                 return tf.nest.map_structure(lambda v: context.all_reduce("MEAN", v), outputs)
 
-            def run(iterator):
+            def run(source):
                 # The batch is taken inside the graph, as Keras's fit does: no eager iterator call
                 # and no argument conversion per step (measured: 2-3x less loop overhead per step).
-                batch = next(iterator)
+                # Only the profiler passes a batch fetched outside, to time data loading apart.
+                batch = next(source) if hasattr(source, "get_next") else source
                 outputs = strategy.run(replica_step, args=(batch,))
                 local = tf.nest.map_structure(lambda v: strategy.experimental_local_results(v)[0], (outputs, batch))
                 return local
 
             self._steps[name] = tf.function(run)
         return self._steps[name]
+
+    def _step_input(self, iterator):
+        """The compiled step's argument: the iterator itself, or under the profiler a batch fetched here."""
+        if not self.profiler.enabled:
+            return iterator
+        with self.profiler.section("data loading"):
+            return next(iterator)
 
     def _update_metrics(self, prefix: str, outputs: dict) -> None:
         for key, value in outputs.items():
@@ -331,6 +406,7 @@ class Trainer:
             "metrics": self.metrics,
             "config": self.config.to_dict(),
             "callbacks": {_state_key(c): c.state_dict() for c in self.callbacks},
+            "time": self._budget.state_dict(),
         }
 
     def load_state_dict(self, state: dict) -> None:
@@ -343,7 +419,8 @@ class Trainer:
 
     def _checkpoint_io(self, task: Task) -> CheckpointIO:
         if self._checkpoint is None:
-            self._checkpoint = CheckpointIO(self.run_dir / "checkpoints", task.model, self.config.keep_checkpoints)
+            self._checkpoint = CheckpointIO(self.run_dir / "checkpoints", task.model, self.config.keep_checkpoints,
+                                            extra=self._averaging.trackables())
         return self._checkpoint
 
     def _save_checkpoint(self, task: Task) -> None:
@@ -354,10 +431,21 @@ class Trainer:
             return
         # The task is a callback too: its state (e.g. an attack guard's history) resumes with the run.
         state = {**self.state_dict(), "task": task.state_dict()}
-        path = self._checkpoint_io(task).save(state, self.current_epoch)
+        with self.profiler.section("checkpointing"):
+            path = self._checkpoint_io(task).save(state, self.current_epoch)
         self._call("on_save_checkpoint", task, path)
 
-    def _load_weights(self, task: Task, run_dir: Path) -> None:
+    def _load_weights(self, task: Task, run_dir: Path, which: str = "last") -> None:
+        weights = saved_weights(run_dir, which)
+        if weights is not None:
+            with warnings.catch_warnings():
+                # The file carries the optimizer's slots too; evaluation needs only the model's weights.
+                warnings.filterwarnings("ignore", message="Skipping variable loading for optimizer")
+                task.model.load_weights(weights)
+            return
+        if which == "best":
+            raise UserError(f"no best checkpoint in {run_dir / 'checkpoints'}; fit with --save-top-k 1 "
+                            "(ModelCheckpoint) to keep one, or use --which last")
         io = CheckpointIO(run_dir / "checkpoints", task.model)
         if io.latest is None:
             raise UserError(f"no checkpoint in {run_dir / 'checkpoints'}; pass a run folder made by `fit`")
@@ -371,6 +459,7 @@ class Trainer:
             return
         state = io.restore()
         self.load_state_dict(state)
+        self._budget = self._budget.resumed(state.get("time"))
         if state.get("task"):
             task.load_state_dict(state["task"])
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 import subprocess
 import sys
 
@@ -237,3 +238,30 @@ def test_growth_observation_names_unstable_models_not_vanished_ones():
     assert "tanh at depth 40 (6.50e-01 at initialization, 2.74e+00 after training)" in line
     assert line.endswith("epoch to the next (runs of the model's seeds): tanh at depth 40 (1 of 1).")
     assert "sigmoid" not in line and "lecun" not in line
+
+
+def test_deterministic_turns_on_op_determinism_and_a_rerun_matches(tmp_path):
+    # A fresh process: op determinism is process-wide and permanent, so it must not leak into other tests.
+    script = f"""
+import json, sys
+sys.path.insert(0, {str(ROOT)!r})
+import keras
+from tensorflow.python.framework import config as tf_config
+from tests.tasks.test_deep_mlp import tiny_study
+from trainer import Trainer, TrainerConfig
+
+scores = []
+for name in ("a", "b"):
+    keras.backend.clear_session()
+    trainer = Trainer(TrainerConfig(max_epochs=2, logdir={str(tmp_path)!r}, run_name=name, progress="none",
+                                    deterministic=True))
+    scores.append(tiny_study(depths=(3,), activations=("tanh",)).run(trainer))
+print(json.dumps({{"enabled": tf_config.is_op_determinism_enabled(), "scores": scores}}))
+"""
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300,
+                          env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
+    assert done.returncode == 0, done.stderr[-2000:]
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    assert result["enabled"] is True
+    first, second = result["scores"]
+    assert first == second and set(first) == {"test_accuracy/3-tanh"}

@@ -128,8 +128,8 @@ def test_run_selects_on_public_test_and_exports_card_h5_and_tflite(trained, tmp_
     assert card["preprocessing"] == {"size": 48, "grayscale": True, "scale": 1 / 255}
     assert card["tflite"] == "emotion.tflite" and card["seed"] == trainer.config.seed
     assert card["metrics"]["private_test_accuracy"] == pytest.approx(trainer.metrics["test_accuracy"])
-    best = json.loads((trainer.run_dir / "best.json").read_text())
-    assert card["metrics"]["public_test_accuracy"] == best["val_accuracy"]
+    best = json.loads((trainer.run_dir / "checkpoints/top/index.json").read_text())["kept"][0]
+    assert card["metrics"]["public_test_accuracy"] == best["value"]
     assert list(card["data"]) == ["fer2013.npz"] and len(card["data"]["fer2013.npz"]) == 64
     assert (trainer.run_dir / "emotion.keras").exists() and (trainer.run_dir / "confusion_matrix.png").exists()
     assert "confusion_matrix" in read_tags(trainer.run_dir / "test").get("images", set())
@@ -181,13 +181,13 @@ def test_resume_keeps_the_public_test_record_and_a_fresh_run_drops_it(tmp_path, 
         return task, trainer
 
     first, trainer = fit(1, resume=False)
-    record = json.loads((trainer.run_dir / "best.json").read_text())
+    record = json.loads((trainer.run_dir / "checkpoints/top/index.json").read_text())["kept"][0]
     resumed, trainer = fit(3, resume=True)
     assert trainer.current_epoch == 3
-    assert resumed._best["val_accuracy"] >= record["val_accuracy"]
+    assert resumed._best["val_accuracy"] >= record["value"]
     fresh, trainer = fit(1, resume=False)
     assert fresh._best["epoch"] == 0
-    assert json.loads((trainer.run_dir / "best.json").read_text())["epoch"] == 0
+    assert json.loads((trainer.run_dir / "checkpoints/top/index.json").read_text())["kept"][0]["epoch"] == 0
 
 
 def test_missing_card_is_a_user_error(tmp_path):
