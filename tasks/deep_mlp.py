@@ -121,9 +121,9 @@ class DeepMLPTask(Task):
         member = self.member(depth, activation)
         child = trainer.spawn(self, folder or member.label, seed=seed)
         child.fit(member)
+        child.test(member)  # collective under multi-worker: every worker takes part, only the chief exports
         if not child.is_chief:
             return None
-        child.test(member)
         member.export(child)
         return {**member.result(child), "folder": folder or member.label}
 

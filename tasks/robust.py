@@ -224,7 +224,8 @@ class RobustTask(Task):
             loss = self.model.compute_loss(x=adversarial, y=y, y_pred=predictions, training=True)
         gradients = tape.gradient(loss, self.model.trainable_variables)
         self.model.optimizer.apply(gradients, self.model.trainable_variables)
-        self._train_loss.update_state(loss)
+        # compute_loss divides by the replica count for the gradient sum; the reported loss is per sample.
+        self._train_loss.update_state(loss * tf.distribute.get_strategy().num_replicas_in_sync)
         # train_accuracy is accuracy on the adversarial batch the step trained on.
         return {**self.model.compute_metrics(adversarial, y, predictions), "loss": self._train_loss.result()}
 
@@ -282,10 +283,9 @@ class RobustTask(Task):
     # --- the whole job ------------------------------------------------------------------------
     def run(self, trainer) -> dict:
         trainer.fit(self)
-        if not trainer.is_chief:
-            return dict(trainer.metrics)
-        trainer.test(self)
-        self.export(trainer)
+        trainer.test(self)  # collective under multi-worker: every worker takes part, only the chief exports
+        if trainer.is_chief:
+            self.export(trainer)
         return dict(trainer.metrics)
 
     def export(self, trainer) -> Path:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -11,6 +12,26 @@ if TYPE_CHECKING:
 
 class Callback:
     """Observes a run through public trainer state; its only write is ``trainer.should_stop = True``."""
+
+    def __new__(cls, *args, **kwargs):
+        # The constructor's arguments name this instance's state in a checkpoint (see ``state_key``).
+        instance = super().__new__(cls)
+        instance._init_arguments = (args, kwargs)
+        return instance
+
+    @property
+    def state_key(self) -> str:
+        """The key of this callback's state in a checkpoint: its class and arguments, as Lightning's
+        ``EarlyStopping{'min_delta': 0.0, 'mode': 'min', 'monitor': 'val_loss', 'patience': 3}``, so two
+        callbacks of one class keep their own state."""
+        args, kwargs = getattr(self, "_init_arguments", ((), {}))
+        try:
+            bound = inspect.signature(type(self).__init__).bind(self, *args, **kwargs)
+        except TypeError:
+            return type(self).__qualname__
+        bound.apply_defaults()
+        arguments = {k: _describe(v) for k, v in list(bound.arguments.items())[1:]}
+        return f"{type(self).__qualname__}{dict(sorted(arguments.items()))}"
 
     def setup(self, trainer: Trainer, task: Task, stage: str) -> None:
         """Called when fit, validate, test or predict begins, after the model is built."""
@@ -66,6 +87,16 @@ class Callback:
 
     def load_state_dict(self, state: dict) -> None:
         """Called when a run resumes, with what ``state_dict`` returned."""
+
+
+def _describe(value):
+    """A short, stable stand-in for an argument: plain values as they are, arrays by type and shape."""
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return value
+    if isinstance(value, (tuple, list)) and all(v is None or isinstance(v, (bool, int, float, str)) for v in value):
+        return list(value)
+    shape = getattr(value, "shape", None)
+    return f"{type(value).__name__}{list(shape)}" if shape is not None else type(value).__name__
 
 
 class KerasCallbackAdapter(Callback):

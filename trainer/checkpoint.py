@@ -162,3 +162,40 @@ def _pause_if_asked(number: int) -> None:
 def _one_line(error: BaseException) -> str:
     text = str(error).strip().splitlines()
     return f"{type(error).__name__}: {text[0] if text else ''}".rstrip(": ")
+
+
+def random_state(task) -> dict:
+    """The state of every random generator the task's steps draw from, as JSON: Keras ``SeedGenerator``s
+    (Dropout, random augmentation layers, ``keras.random`` with a generator) of the model and of the
+    task's own layers, and ``tf.random.Generator``s the task holds.
+
+    A stateful op without a generator (``tf.random.uniform``) keeps its counter inside the compiled
+    step, where no checkpoint reaches it: a task that wants exact resume draws from a generator.
+    """
+    return {name: variable.numpy().tolist() for name, variable in _random_variables(task).items()}
+
+
+def load_random_state(task, state: dict) -> None:
+    for name, variable in _random_variables(task).items():
+        if name in state:
+            variable.assign(tf.constant(state[name], dtype=variable.dtype))
+
+
+def _random_variables(task) -> dict:
+    """Generator state variables by a name stable across runs: the task attribute and position."""
+    import keras
+
+    found, seen = {}, set()
+    owners = [("model", task.model), *((k, v) for k, v in sorted(vars(task).items()) if k != "model")]
+    for owner, value in owners:
+        if isinstance(value, keras.Layer):
+            variables = [v for v in value.variables if v.name == "seed_generator_state"]
+        elif isinstance(value, (keras.random.SeedGenerator, tf.random.Generator)):
+            variables = [value.state]
+        else:
+            continue
+        for index, variable in enumerate(variables):
+            if id(variable) not in seen:
+                seen.add(id(variable))
+                found[f"{owner}/{index}"] = variable
+    return found

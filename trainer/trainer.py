@@ -16,11 +16,12 @@ import numpy as np
 import tensorflow as tf
 
 from trainer.averaging import make_averaging
+from trainer.batches import BatchSource
 from trainer.budget import TimeBudget
 from trainer.callback import Callback, KerasCallbackAdapter
-from trainer.checkpoint import CheckpointIO
+from trainer.checkpoint import CheckpointIO, load_random_state, random_state
 from trainer.config import TrainerConfig
-from trainer.distribute import is_chief, make_strategy, worker_name
+from trainer.distribute import StepCompiler, build_model_state, distribute_dataset, is_chief, make_strategy, worker_name
 from trainer.errors import UserError
 from trainer.files import DiskFullError, FolderLock, is_disk_full, make_dirs
 from trainer.logger import NullLogger, TensorBoardLogger
@@ -39,6 +40,9 @@ class Trainer:
     (python floats, refreshed on logged steps and at the end of every pass), ``logger``, ``run_dir``,
     ``strategy``, ``num_train_batches``, ``validated_this_epoch``, ``stop_reason`` (why fit ended),
     ``profiler``. A callback's one write is ``should_stop = True``.
+
+    A Trainer fits one task (its run folder holds that task's checkpoints); it may then validate,
+    test or predict others, each with its own compiled steps. ``spawn`` gives a study one per model.
     """
 
     def __init__(self, config: TrainerConfig | None = None, callbacks=(), run_dir: str | Path | None = None) -> None:
@@ -54,7 +58,9 @@ class Trainer:
         self.metrics: dict[str, float] = {}
         self.should_stop = False
         self.logger = NullLogger()
-        self.run_dir: Path | None = Path(run_dir) if run_dir is not None else None
+        # The run folder shared by all workers; ``run_dir`` is this worker's (the chief's is the same).
+        self._run_root: Path | None = Path(run_dir) if run_dir is not None else None
+        self.run_dir: Path | None = None
         self.strategy = None
         self.is_chief = True
         self.num_train_batches: int | None = None
@@ -66,10 +72,13 @@ class Trainer:
         self.profiler = make_profiler(self.config.profiler)
         self._averaging = make_averaging(self.config.effective)
         self._budget = TimeBudget(self.config.max_time_seconds, self.config.max_time)
+        self._task: Task | None = None
+        self._fitted: Task | None = None
         self._checkpoint: CheckpointIO | None = None
         self._lock: FolderLock | None = None
         self._steps: dict[str, tf.types.experimental.GenericFunction] = {}
-        self._tensors: dict[int, tuple] = {}
+        self._compiler: StepCompiler | None = None
+        self._batches = BatchSource(self.config.seed)
 
     # --- entry points ------------------------------------------------------------------------
     def fit(self, task: Task) -> dict:
@@ -112,32 +121,43 @@ class Trainer:
             return results
 
     def predict(self, task: Task) -> np.ndarray:
+        """The model's outputs for every input of ``predict_data``, in order (all replicas' shares joined)."""
         with self._running(task, "predict"):
             self._call("on_predict_epoch_start", task)
-            step = self._compiled("predict", task.predict_step)
-            data, count = self._as_dataset(task.predict_data(), task, shuffle=False)
+            data, count = self._batches_of(task, "predict")
+            step = self._step("predict", task.predict_step)
             iterator, outputs = iter(data), []
             for _ in _indices(count):
                 try:
-                    outputs.append(np.asarray(step(iterator)[0]))
+                    outputs.append(np.asarray(step(iterator)))
                 except (StopIteration, tf.errors.OutOfRangeError):
                     break
             self._call("on_predict_epoch_end", task)
             return np.concatenate(outputs) if outputs else np.empty((0,))
 
     def resolve_run_dir(self, task: Task) -> Path:
-        """The run folder, ``<logdir>/<task>/<run-name>``, fixed on first use."""
+        """This worker's run folder: ``<logdir>/<task>/<run-name>``, plus ``workers/<name>`` off the chief."""
+        self._bind(task)
         if self.run_dir is None:
-            config = self.config.effective
-            self.run_dir = new_run_dir(Path(config.logdir) / task.name, config.run_name, config.resume)
+            self._ensure_strategy()
+            if self._run_root is None:
+                config = self.config.effective
+                self._run_root = new_run_dir(Path(config.logdir) / task.name, config.run_name, config.resume)
+            self.run_dir = self._run_root
+            if not self.is_chief:
+                self.run_dir = self._run_root / "workers" / worker_name(self.strategy)
         return self.run_dir
 
     def spawn(self, task: Task, name: str, seed: int | None = None) -> Trainer:
-        """A Trainer of the same configuration (``seed`` replaced when given) and fresh copies of the
-        callbacks, writing to ``<run>/<name>``."""
+        """A Trainer of the same configuration (``seed`` replaced when given), strategy and fresh copies of
+        the callbacks, for ``<run>/<name>``. Off the chief its folder gets the usual ``workers/<worker>``
+        suffix, so no two workers share one."""
+        self.resolve_run_dir(task)
         callbacks = [copy.deepcopy(c) for c in self.callbacks if not isinstance(c, (PlainProgress, RichProgress))]
         config = self.config if seed is None else dataclasses.replace(self.config, seed=seed, seeds=1)
-        return Trainer(config, callbacks, run_dir=self.resolve_run_dir(task) / name)
+        child = Trainer(config, callbacks, run_dir=self._run_root / name)
+        child.strategy, child.is_chief = self.strategy, self.is_chief
+        return child
 
     # --- set-up and tear-down ----------------------------------------------------------------
     @contextlib.contextmanager
@@ -162,30 +182,32 @@ class Trainer:
             self._unlock_run_dir()
 
     def _setup(self, task: Task, stage: str) -> None:
-        config = self.config.effective
-        if self.strategy is None:
-            self.strategy = make_strategy(config.strategy)
-            self.is_chief = is_chief(self.strategy)
-        if self.run_dir is None:
-            self.resolve_run_dir(task)
-            if not self.is_chief:
-                self.run_dir = self.run_dir / "workers" / worker_name(self.strategy)
+        self._bind(task)
+        if stage == "fit":
+            if self._fitted is not None and self._fitted is not task:
+                raise UserError(f"this Trainer already fit a {self._fitted.name} model into {self.run_dir}; "
+                                "fit each model with its own Trainer (trainer.spawn(task, name) for a study)")
+            self._fitted = task
+        self.resolve_run_dir(task)
         self._lock_run_dir()
         if task.model is None:
             import keras
 
-            if config.deterministic:
+            if self.config.deterministic:
                 # Process-wide and permanent: every later op picks its deterministic kernel (or raises).
                 tf.config.experimental.enable_op_determinism()
-            keras.utils.set_random_seed(config.seed)
-            with self.strategy.scope(), precision_policy(config.precision):
+            keras.utils.set_random_seed(self.config.seed)
+            with self.strategy.scope(), precision_policy(self.config.precision):
                 task.model = task.build_model()
-            if config.precision != "32":
+            if self.config.precision != "32":
                 keep_outputs_float32(task.model)
         if stage == "fit":
-            configure_optimizer(task.model, config)
+            configure_optimizer(task.model, self.config.effective)
             self._averaging.build(task.model)
         self.logger = TensorBoardLogger(self.run_dir) if self.is_chief else NullLogger()
+        if not self.is_chief:
+            # A worker writes no logs or reports, but a task may still save its figures here.
+            self.run_dir.mkdir(parents=True, exist_ok=True)
         if stage == "fit":
             write_run_config(self, task)
             self.stop_reason = None
@@ -206,16 +228,31 @@ class Trainer:
         if self._lock is not None:
             self._lock.release()
 
+    def _ensure_strategy(self) -> None:
+        if self.strategy is None:
+            self.strategy = make_strategy(self.config.strategy)
+            self.is_chief = is_chief(self.strategy)
+
+    def _bind(self, task: Task) -> None:
+        """Checks the task's batch size, and gives a task other than the last its own compiled steps and data."""
+        size = getattr(task, "batch_size", None)
+        if isinstance(size, bool) or not isinstance(size, int) or size < 1:
+            raise UserError(f"batch size {size!r} of task {task.name} is not a positive whole number; "
+                            "pass --batch-size 1 or more (e.g. --batch-size 32)")
+        if task is not self._task:
+            self._task = task
+            self._steps, self._compiler = {}, None
+            self._batches = BatchSource(self.config.seed)
+            self._checkpoint = None
+
     # --- loops -------------------------------------------------------------------------------
     def _run_epoch(self, task: Task) -> None:
         config = self.config.effective
-        data, count = self._as_dataset(task.train_data(), task, shuffle=True, limit=config.limit_train_batches)
+        data, count = self._batches_of(task, "train")
         self.num_train_batches = count
-        step = self._compiled("train", task.train_step)
+        step = self._step("train", task.train_step)
         interval = self._val_interval(count)
-        reset = getattr(task.model, "reset_metrics", None)
-        if reset:
-            reset()
+        self._start_pass(task, "train")
         self._call("on_train_epoch_start", task)
         iterator, outputs, seen = iter(data), {}, 0
         for batch_idx in _indices(count):
@@ -244,17 +281,12 @@ class Trainer:
         self._update_metrics("train", outputs)
 
     def _run_eval(self, task: Task, split: str) -> dict:
-        config = self.config.effective
-        source = task.val_data() if split == "validation" else task.test_data()
-        if source is None:
+        if (task.val_data() if split == "validation" else task.test_data()) is None:
             return {}
         prefix = "val" if split == "validation" else "test"
-        limit = config.limit_val_batches if split == "validation" or config.fast_dev_run else None
-        data, count = self._as_dataset(source, task, shuffle=False, limit=limit)
-        step = self._compiled(split, task.validation_step if split == "validation" else task.test_step)
-        reset = getattr(task.model, "reset_metrics", None)
-        if reset:
-            reset()
+        data, count = self._batches_of(task, split)
+        step = self._step(split, task.validation_step if split == "validation" else task.test_step)
+        self._start_pass(task, split)
         self._call(f"on_{split}_epoch_start", task)
         iterator, outputs = iter(data), {}
         for _ in _indices(count):
@@ -314,29 +346,24 @@ class Trainer:
                 if self.should_stop and self.stop_reason is None:
                     self.stop_reason = f"{type(target).__name__} stopped the run ({hook})"
 
-    def _compiled(self, name: str, step_fn):
-        if name not in self._steps:
-            strategy = self.strategy
+    def _start_pass(self, task: Task, stage: str) -> None:
+        reset = getattr(task.model, "reset_metrics", None)
+        if reset:
+            reset()
+        self._compiler.start_pass(stage)
 
-            def replica_step(batch):
-                outputs = step_fn(batch)
-                if strategy.num_replicas_in_sync == 1:
-                    return outputs
-                # Each worker's running metrics cover its own shard: average them over all replicas.
-                context = tf.distribute.get_replica_context()
-                return tf.nest.map_structure(lambda v: context.all_reduce("MEAN", v), outputs)
+    def _step(self, stage: str, step_fn):
+        """The stage's compiled step, traced on first use."""
+        if stage not in self._steps:
+            if self._compiler is None:
+                self._compiler = StepCompiler(self.strategy, self._distributed)
+            make = self._compiler.predict_step if stage == "predict" else self._compiler.metrics_step
+            self._steps[stage] = make(step_fn) if stage == "predict" else make(stage, step_fn)
+        return self._steps[stage]
 
-            def run(source):
-                # The batch is taken inside the graph, as Keras's fit does: no eager iterator call
-                # and no argument conversion per step (measured: 2-3x less loop overhead per step).
-                # Only the profiler passes a batch fetched outside, to time data loading apart.
-                batch = next(source) if hasattr(source, "get_next") else source
-                outputs = strategy.run(replica_step, args=(batch,))
-                local = tf.nest.map_structure(lambda v: strategy.experimental_local_results(v)[0], (outputs, batch))
-                return local
-
-            self._steps[name] = tf.function(run)
-        return self._steps[name]
+    @property
+    def _distributed(self) -> bool:
+        return self.strategy.num_replicas_in_sync > 1 or self.config.strategy != "default"
 
     def _step_input(self, iterator):
         """The compiled step's argument: the iterator itself, or under the profiler a batch fetched here."""
@@ -352,51 +379,21 @@ class Trainer:
     def _split_metrics(self, prefix: str) -> dict:
         return {k[len(prefix) + 1:]: v for k, v in self.metrics.items() if k.startswith(prefix + "_")}
 
-    def _as_dataset(self, source, task: Task, shuffle: bool, limit: int | None = None):
-        """Turns a task's data into ``(batches, count)``; arrays are reshuffled per epoch from (seed, epoch).
-
-        ``count`` is None when a dataset's length is unknown; the loops then stop at its end.
-        """
-        if isinstance(source, tf.data.Dataset):
-            data = source if limit is None else source.take(limit)
-            count = _known_length(data)
-        else:
-            data, count = self._array_batches(source, task, shuffle)
-            if limit is not None:
-                data, count = data.take(limit), min(count, limit)
-        if self.strategy.num_replicas_in_sync > 1 or self.config.strategy != "default":
-            options = tf.data.Options()
-            options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
-            data = self.strategy.experimental_distribute_dataset(data.with_options(options))
+    def _batches_of(self, task: Task, split: str):
+        """The split's batches and their count; only training drops a last partial batch, and only
+        across replicas (an uneven share would weigh its samples differently in the gradient)."""
+        config = self.config.effective
+        source = {"train": task.train_data, "validation": task.val_data, "test": task.test_data,
+                  "predict": task.predict_data}[split]()
+        limit = {"train": config.limit_train_batches, "validation": config.limit_val_batches,
+                 "test": config.limit_val_batches if config.fast_dev_run else None}.get(split)
+        data, count = self._batches.batches(
+            source, split, task.batch_size, epoch=self.current_epoch, shuffle=split == "train",
+            drop_remainder=split == "train" and self.strategy.num_replicas_in_sync > 1, limit=limit)
+        if self._distributed:
+            build_model_state(self.strategy, task.model, data.element_spec)
+            data = distribute_dataset(self.strategy, data)
         return data, count
-
-    def _array_batches(self, arrays, task: Task, shuffle: bool):
-        arrays = tuple(arrays) if isinstance(arrays, (tuple, list)) else (arrays,)
-        key = id(arrays[0])
-        if key not in self._tensors or self._tensors[key][0] is not arrays[0]:
-            # Converted once per run; each epoch only a permutation of indices is built.
-            self._tensors[key] = (arrays[0], tuple(tf.convert_to_tensor(a) for a in arrays))
-        tensors = self._tensors[key][1]
-        count = int(tensors[0].shape[0])
-        if shuffle:
-            order = np.random.default_rng([self.config.seed, self.current_epoch]).permutation(count)
-        else:
-            order = np.arange(count)
-        drop = self.strategy.num_replicas_in_sync > 1
-        batches = math.floor(count / task.batch_size) if drop else math.ceil(count / task.batch_size)
-        indices = tf.data.Dataset.from_tensor_slices(order).batch(task.batch_size, drop_remainder=drop)
-        # Zipping the arrays in (rather than capturing them) and skipping tf.data's static
-        # optimisations is what Keras's own array adapter does: both make the gather cheaper.
-        data = tf.data.Dataset.zip((indices, tf.data.Dataset.from_tensors(tensors).repeat()))
-
-        def gather(index, arrays):
-            parts = tuple(tf.gather(a, index) for a in arrays)
-            return parts if len(parts) > 1 else parts[0]
-
-        options = tf.data.Options()
-        options.experimental_optimization.apply_default_optimizations = False
-        data = data.map(gather, num_parallel_calls=tf.data.AUTOTUNE).with_options(options)
-        return data.prefetch(tf.data.AUTOTUNE), batches
 
     # --- checkpoints -------------------------------------------------------------------------
     def state_dict(self) -> dict:
@@ -413,9 +410,13 @@ class Trainer:
         self.current_epoch = state["epoch"]
         self.global_step = state["global_step"]
         self.metrics = dict(state["metrics"])
+        saved = state["callbacks"]
         for callback in self.callbacks:
-            if _state_key(callback) in state["callbacks"]:
-                callback.load_state_dict(state["callbacks"][_state_key(callback)])
+            key = _state_key(callback)
+            if key not in saved and _only_one_of_its_class(callback, self.callbacks):
+                key = type(callback).__name__  # checkpoints written before keys carried arguments
+            if key in saved:
+                callback.load_state_dict(saved[key])
 
     def _checkpoint_io(self, task: Task) -> CheckpointIO:
         if self._checkpoint is None:
@@ -429,8 +430,9 @@ class Trainer:
         if not all(math.isfinite(v) for v in self.metrics.values()):
             # A non-finite epoch is never written: the last good checkpoint stays the newest.
             return
-        # The task is a callback too: its state (e.g. an attack guard's history) resumes with the run.
-        state = {**self.state_dict(), "task": task.state_dict()}
+        # The task is a callback too: its state (e.g. an attack guard's history) resumes with the run,
+        # and so do its random generators, so a resumed run draws what an uninterrupted one would.
+        state = {**self.state_dict(), "task": task.state_dict(), "random": random_state(task)}
         with self.profiler.section("checkpointing"):
             path = self._checkpoint_io(task).save(state, self.current_epoch)
         self._call("on_save_checkpoint", task, path)
@@ -462,16 +464,16 @@ class Trainer:
         self._budget = self._budget.resumed(state.get("time"))
         if state.get("task"):
             task.load_state_dict(state["task"])
+        load_random_state(task, state.get("random", {}))
 
 
 def _state_key(callback: Callback) -> str:
     return getattr(callback, "state_key", type(callback).__name__)
 
 
+def _only_one_of_its_class(callback: Callback, callbacks: list[Callback]) -> bool:
+    return sum(type(c) is type(callback) for c in callbacks) == 1
+
+
 def _indices(count: int | None):
     return range(count) if count is not None else itertools.count()
-
-
-def _known_length(data: tf.data.Dataset) -> int | None:
-    cardinality = int(data.cardinality())
-    return cardinality if cardinality >= 0 else None

@@ -157,6 +157,21 @@ def test_model_and_recording_folders_that_cannot_be_made_are_user_errors(tmp_pat
         make_dirs(blocker / "cache")
 
 
+def test_a_data_cache_folder_that_cannot_be_made_is_a_user_error(tmp_path, monkeypatch):
+    import types
+
+    from trainer.datasets import download_fer2013
+
+    downloaded = tmp_path / "kaggle/fer2013.csv"
+    downloaded.parent.mkdir()
+    downloaded.write_text("emotion,pixels,Usage\n")
+    monkeypatch.setitem(sys.modules, "kagglehub", types.SimpleNamespace(dataset_download=lambda handle: downloaded))
+    blocker = tmp_path / "keras"
+    blocker.write_text("a file where the cache folder should be")
+    with pytest.raises(UserError, match=f"cannot write to the folder {blocker / 'datasets'}: {blocker} is a file"):
+        download_fer2013(blocker / "datasets")
+
+
 # --- 4. durable writes ---------------------------------------------------------------------------
 @pytest.fixture
 def disk_events(monkeypatch):
@@ -344,7 +359,7 @@ def test_a_resume_while_another_process_holds_the_run_is_refused_until_it_is_gon
     finally:
         holder.kill()
         holder.wait()
-    trainer = Trainer(trainer_config(max_epochs=1, run_name="held", resume=True))
-    trainer.fit(ToyTask())
-    trainer.fit(ToyTask())  # the lock went with the first fit: the same Trainer may fit again
+    trainer, task = Trainer(trainer_config(max_epochs=1, run_name="held", resume=True)), ToyTask()
+    trainer.fit(task)
+    trainer.fit(task)  # the lock went with the first fit: the same Trainer may fit again
     assert trainer.current_epoch == 1 and (run_dir / "checkpoints/checkpoint").exists()

@@ -97,7 +97,7 @@ def test_terminate_on_nan_keeps_last_good_checkpoint(trainer_config, tmp_path):
     trainer = Trainer(trainer_config(max_epochs=5, run_name="nan"), callbacks=[TerminateOnNaN()])
     trainer.fit(Diverges())  # 16 steps per epoch: the loss turns NaN during epoch 2
     assert trainer.should_stop and trainer.current_epoch == 2
-    index = (tmp_path / "logs/toy/nan/checkpoints/checkpoint").read_text()
+    index = (tmp_path / "logs/diverges/nan/checkpoints/checkpoint").read_text()
     assert 'model_checkpoint_path: "ckpt-1"' in index
 
 
