@@ -5,6 +5,7 @@ TensorFlow is imported inside the commands, so ``--help`` and ``tasks`` answer a
 
 from __future__ import annotations
 
+import contextlib
 import difflib
 import inspect
 import os
@@ -61,31 +62,54 @@ class TestOptions:
         "choices": ("last", "best")})
 
 
-# The Trainer's options that an evaluation uses; `fit` takes every TrainerConfig field.
+@dataclass(frozen=True)
+class LrFindOptions:
+    """Options of `lr-find`: the range of the sweep (LearningRateFinder's arguments) and the data folder."""
+
+    data_dir: Path | None = field(default=None, metadata={"help": "Data folder; else $TRAINLAB_DATA, else ~/.keras/datasets."})
+    # From far below any rate in use to where every loss diverges; the sweep stops at divergence.
+    min_lr: float = field(default=1e-7, metadata={"help": "First rate of the sweep."})
+    max_lr: float = field(default=1.0, metadata={"help": "Last rate of the sweep."})
+    # fastai's and Lightning's default: enough points for the smoothed curve's steepest fall.
+    num_steps: int = field(default=200, metadata={"help": "Training steps of the sweep (fewer when the loss diverges)."})
+
+
+# The Trainer's options that an evaluation or a range test uses; `fit` takes every TrainerConfig field.
 TEST_TRAINER_FIELDS = ("seed", "logdir", "run_name", "progress")
+LR_FIND_TRAINER_FIELDS = ("seed", "logdir", "run_name")
+# What each task command does, for its help.
+PURPOSES = {"fit": "Train", "test": "Evaluate", "lr-find": "Find a learning rate for"}
 # `fit` and `test` read their own arguments: which options exist depends on the task named first.
 TASK_COMMAND = {"context_settings": {"allow_extra_args": True, "ignore_unknown_options": True},
                 "add_help_option": False}
 
 def _quiet_tensorflow() -> None:
     """Imports TensorFlow without its start-up lines on stderr (absl logs them before any setting applies)."""
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     import warnings
 
     # numpy 2 makes Keras warn about the __array__ copy keyword on every conversion.
     warnings.filterwarnings("ignore", message=".*__array__.*copy keyword.*", category=DeprecationWarning)
+    with _tensorflow_start_up_hidden():
+        import tensorflow as tf
+
+        tf.config.list_physical_devices()
+        # Studies build one compiled step per model, which TensorFlow's retracing warning misreads.
+        tf.get_logger().setLevel("ERROR")
+
+
+@contextlib.contextmanager
+def _tensorflow_start_up_hidden():
+    """Points file descriptor 2 at /dev/null while TensorFlow may be imported (TRAINLAB_VERBOSE_TF=1 shows it)."""
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     if os.environ.get("TRAINLAB_VERBOSE_TF"):
+        yield
         return
     sys.stderr.flush()
     saved = os.dup(2)
     devnull = os.open(os.devnull, os.O_WRONLY)
     try:
         os.dup2(devnull, 2)
-        import tensorflow as tf
-
-        tf.config.list_physical_devices()
-        # Studies build one compiled step per model, which TensorFlow's retracing warning misreads.
-        tf.get_logger().setLevel("ERROR")
+        yield
     finally:
         os.dup2(saved, 2)
         os.close(saved)
@@ -216,13 +240,12 @@ def _parse_task_command(ctx: typer.Context, verb: str, own: type, trainer_fields
     if args[0].startswith("-"):
         raise UserError(f"give the task first: {verb} TASK [OPTIONS], e.g. {verb} toy {args[0]}")
     spec = find_task(args[0])
-    if spec.config is None:  # a plug-in's Config comes with its module, which may import TensorFlow
-        _quiet_tensorflow()
-    task_options = options_of(spec.load_config(), f"task {spec.name}")
+    with _tensorflow_start_up_hidden():  # a plug-in's Config comes with its module, which may import TensorFlow
+        config = spec.load_config()
+    task_options = options_of(config, f"task {spec.name}")
     groups = {**shared, f"{spec.name} options": task_options}
     _check_unique(groups, spec.name)
-    what = "Train" if verb == "fit" else "Evaluate"
-    summary = f"{what} the task {spec.name}" + (f": {spec.summary}." if spec.summary else ".")
+    summary = f"{PURPOSES[verb]} the task {spec.name}" + (f": {spec.summary}." if spec.summary else ".")
     values = _invoke(_task_command(summary, groups), args[1:], f"{ctx.command_path} {args[0]}", spec.name, task_options)
     parsed = {panel: {o.name: _convert(o, values[o.name]) for o in options if o.name in values}
               for panel, options in groups.items()}
@@ -322,30 +345,21 @@ def _other_tasks_flags() -> set[str]:
     return {o.flag for spec in BUILT_IN.values() for o in options_of(spec.load_config(), f"task {spec.name}")}
 
 
-@app.command("lr-find")
-def lr_find(
-    task: Annotated[str, typer.Argument(help="The task whose learning rate to find (a name from `tasks`, or module:Class).")],
-    data_dir: Annotated[Path | None, typer.Option(help="Data folder; else $TRAINLAB_DATA, else ~/.keras/datasets.")] = None,
-    seed: Annotated[int, typer.Option(help="Seeds the initial weights and the batch order.")] = 42,
-    batch_size: Annotated[int | None, typer.Option(help="Batch size; default: the task's own.")] = None,
-    min_lr: Annotated[float, typer.Option(help="First rate of the sweep.")] = 1e-7,
-    max_lr: Annotated[float, typer.Option(help="Last rate of the sweep.")] = 1.0,
-    num_steps: Annotated[int, typer.Option(help="Training steps of the sweep (fewer when the loss diverges).")] = 200,
-    logdir: LogDir = Path("logs"),
-    run_name: Annotated[str | None, typer.Option(help="Run folder name; default: a timestamp.")] = None,
-) -> None:
-    """Learning-rate range test: an exponential sweep, a suggested rate, the curve as PNG and TensorBoard image."""
+@app.command("lr-find", **TASK_COMMAND)
+def lr_find(ctx: typer.Context) -> None:
+    """Learning-rate range test of TASK: an exponential sweep, a suggested rate, the curve as PNG and TensorBoard image."""
+    parsed = _run(lambda: _parse_task_command(ctx, "lr-find", LrFindOptions, LR_FIND_TRAINER_FIELDS))
     _quiet_tensorflow()
 
     def action():
-        from tasks import find_task
         from trainer import TrainerConfig
         from trainer.lr_finder import LearningRateFinder, find_learning_rate
 
-        built = find_task(task).load().from_options({} if batch_size is None else {"batch_size": batch_size})
-        built.data_dir = data_dir
-        finder = LearningRateFinder(min_lr=min_lr, max_lr=max_lr, num_steps=num_steps)
-        config = TrainerConfig(seed=seed, logdir=str(logdir), run_name=run_name, progress="none")
+        built = parsed.spec.load().from_options(parsed.task)
+        sweep = {k: v for k, v in parsed.own.items() if k != "data_dir"}
+        built.data_dir = parsed.own.get("data_dir")
+        finder = LearningRateFinder(**sweep)
+        config = TrainerConfig(**{**parsed.trainer, "progress": "none"})
         trainer, suggestion = find_learning_rate(built, config, finder)
         ending = "the loss diverged" if finder.stopped_early else "the sweep ended"
         typer.echo(f"swept {len(finder.rates)} steps from {finder.rates[0]:.1e} to {finder.rates[-1]:.1e} ({ending})")

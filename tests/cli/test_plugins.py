@@ -150,6 +150,11 @@ def test_a_plugin_help_shows_its_options_and_the_trainers(plugin):
     assert result.returncode == 0, result.stderr
     assert "--units" in result.stdout and "Hidden units of the classifier" in result.stdout
     assert "--interval" in result.stdout
+    probe = (f"import sys; sys.path.insert(0, {str(ROOT)!r})\n"
+             "sys.argv = ['cli.py', 'fit', 'my_digits:Digits', '--help']\nimport cli\n"
+             "try:\n    cli.app()\nexcept SystemExit:\n    pass\nprint('tensorflow' in sys.modules)")
+    probed = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, cwd=plugin)
+    assert probed.stdout.strip().endswith("False"), probed.stderr  # its module imports Keras only to build
     assert "--max-epochs" in result.stdout and "--depths" not in result.stdout
 
 
@@ -213,6 +218,6 @@ def test_each_task_help_shows_only_its_own_options():
     result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, cwd=ROOT,
                             env={**os.environ, "COLUMNS": "200"})
     assert result.stdout.strip().endswith("False"), result.stderr
-    assert "--tune-batches" in result.stdout and "--max-epochs" in result.stdout
+    assert "--tune-minutes" in result.stdout and "--max-epochs" in result.stdout
     for other in ("--depths", "--epsilon", "--samples", "--retrain"):
         assert other not in result.stdout
