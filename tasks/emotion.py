@@ -4,8 +4,10 @@ PublicTest, reported once on PrivateTest, and exported to ``models/emotion.h5`` 
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
+import sys
 from pathlib import Path
 
 import keras
@@ -14,13 +16,36 @@ import numpy as np
 import tensorflow as tf
 
 from tasks.emotion_config import EmotionConfig
-from tasks.emotion_eval import class_report, confusion_figure, export_tflite, report_markdown, tflite_accuracy
-from tasks.emotion_model import EmotionHyperModel, MacroF1, class_weights, compile_emotion_model, make_augmentation
+from tasks.emotion_eval import (
+    class_report,
+    confusion_figure,
+    evaluate_faces,
+    export_tflite,
+    flops_per_face,
+    in_training_mask,
+    report_markdown,
+    select_test_time_augmentation,
+    tflite_accuracy,
+)
+from tasks.emotion_model import (
+    EmotionHyperModel,
+    LabelAccuracy,
+    MacroF1,
+    class_weights,
+    compile_emotion_model,
+    make_augmentation,
+    mixup,
+    search_space_fingerprint,
+)
 from tasks.emotion_tuning import (
-    TunerConfig,
+    SearchBudget,
+    TrialMonitor,
+    check_search_folder,
     distributed_role,
     make_tuner,
-    run_search,
+    measure_seed_spread,
+    search_signal,
+    signal_line,
     top_trials,
     trials_markdown,
     trials_table,
@@ -30,6 +55,7 @@ from trainer import Task
 from trainer.datasets import FER_CLASSES, load_fer2013
 from trainer.errors import UserError
 from trainer.export import load_model_file, read_model_card, save_model_atomic, write_model_card
+from trainer.files import write_atomic
 from trainer.model_checkpoint import ModelCheckpoint
 
 SPLITS = {"train": "Training", "val": "PublicTest", "test": "PrivateTest"}
@@ -52,10 +78,16 @@ class EmotionTask(Task):
         self.augmentation = None
         self.evaluation: dict | None = None
         self.search_rows: list[dict] = []
+        self.search_summary: dict | None = None
+        self.train_indices: np.ndarray | None = None
+        self._mixup = False
         self.exported: list[str] = []
         self._splits: dict[str, tuple[np.ndarray, np.ndarray]] | None = None
         self._checksums: dict[str, str] = {}
         self._weights = None
+        self._subset: tuple[np.ndarray, np.ndarray] | None = None
+        self._in_training: dict[str, np.ndarray] = {}
+        self._clean_accuracy: LabelAccuracy | None = None
         # The best PublicTest epoch is kept by the Trainer's ModelCheckpoint, driven by this task's hooks.
         self.checkpoint = ModelCheckpoint(monitor="val_accuracy", mode="max", save_top_k=1, save_last=False)
 
@@ -70,27 +102,59 @@ class EmotionTask(Task):
                                 "the Usage column's Training, PublicTest and PrivateTest splits")
             self._splits = {s: (preprocess_faces(x, self.preprocessing), y) for s, (x, y) in dataset.splits.items()}
             self._checksums = dataset.checksums
+            training = dataset.splits["Training"][0]
+            self._in_training = {s: in_training_mask(x, training) for s, (x, _) in dataset.splits.items()
+                                 if s != "Training"}
         return self._splits[SPLITS[name]]
 
     def train_data(self):
-        return self.split("train")
+        x, y = self.split("train")
+        if self.train_indices is None:
+            return x, y
+        if self._subset is None:  # one pair of arrays per task: the Trainer converts them once
+            self._subset = (x[self.train_indices], y[self.train_indices])
+        return self._subset
+
+    def tuning_indices(self) -> np.ndarray:
+        """The fixed, class-stratified subset of Training every trial trains on (independent of the seed)."""
+        labels = self.split("train")[1]
+        order = np.random.default_rng(0).permutation(len(labels))
+        share = min(1.0, self.config.tune_faces / len(labels))
+        picked = [order[labels[order] == c][:max(1, round(share * np.sum(labels == c)))] for c in np.unique(labels)]
+        return np.sort(np.concatenate(picked))
 
     def val_data(self):
         return self.split("val")
 
     def test_data(self):
-        return self.split("test")
+        x, y = self.split("test")
+        # The third array marks the faces byte-identical to Training faces, for the clean accuracy.
+        return x, y, self._in_training[SPLITS["test"]].astype(np.float32)
+
+    def test_step(self, batch) -> dict:
+        """The compiled metrics on every face, plus ``accuracy_not_in_training`` on the faces that are
+        not copies of Training faces (288 of FER2013's 3,589 PrivateTest faces are)."""
+        x, y, in_training = batch
+        outputs = dict(self.model.test_step((x, y)))
+        self._clean_accuracy.update_state(y, self.model(x, training=False), sample_weight=1.0 - in_training)
+        outputs["accuracy_not_in_training"] = self._clean_accuracy.result()
+        return outputs
+
+    def on_test_epoch_start(self, trainer, task) -> None:
+        self._clean_accuracy.reset_state()
 
     def data_checksums(self) -> dict:
         return dict(self._checksums)
 
     # --- model --------------------------------------------------------------------------------
     def build_model(self) -> keras.Model:
+        self._clean_accuracy = LabelAccuracy(name="accuracy_not_in_training")  # in the strategy's scope
         if self.config.model:
             return self._load_exported(Path(self.config.model))
         hp = self.hyperparameters or keras_tuner.HyperParameters()
         model = EmotionHyperModel(self.preprocessing.input_shape).build(hp)
         self.hyperparameters = hp
+        self._mixup = bool(hp.values.get("mixup", False))
         self.augmentation = make_augmentation()
         return model
 
@@ -105,8 +169,11 @@ class EmotionTask(Task):
 
     def train_step(self, batch) -> dict:
         x, y = batch
-        # Augmentation and class weights run in the step, so the exported model is the bare classifier.
-        return self.model.train_step((self.augmentation(x, training=True), y, self._sample_weights(y)))
+        # Augmentation, class weights and mixup run in the step, so the exported model is the bare classifier.
+        x, weights = self.augmentation(x, training=True), self._sample_weights(y)
+        if self._mixup:
+            x, y, weights = mixup(x, y, weights)
+        return self.model.train_step((x, y, weights))
 
     def _sample_weights(self, y):
         if self._weights is None:
@@ -132,43 +199,70 @@ class EmotionTask(Task):
 
     def search(self, trainer) -> bool:
         """Runs the KerasTuner search in ``<run>/search``; False on a distributed worker (its job ends here)."""
-        from rich.console import Console
-
-        config = TunerConfig(self.config.tuner, self.config.max_trials, self.config.tune_epochs,
-                             seed=trainer.config.seed)
+        config = self.config.tuner_config(trainer.config.seed)
         role = distributed_role()
         run_dir = trainer.resolve_run_dir(self)
+        search_dir = run_dir / "search"
+        hypermodel = EmotionHyperModel(self.preprocessing.input_shape)
+        check_search_folder(search_dir, {"space": search_space_fingerprint(hypermodel), "tuner": config.tuner,
+                                         "epochs": config.epochs, "tune_faces": self.config.tune_faces})
+        budget = SearchBudget(search_dir / "budget.json", config.minutes)
+
+        def train_trial(hp, name, epochs, seed):
+            return self._train_trial(trainer, hp, f"search/{name}", epochs, seed, budget)
+
+        default_hp = keras_tuner.HyperParameters()
+        hypermodel.build(default_hp)
+        seeds: dict = {}
+
+        def measure_seeds():  # after the first trial (the default point), so a budget always buys a trial first
+            seeds.update(measure_seed_spread(train_trial, default_hp, config, search_dir, budget))
+
         keras.utils.set_random_seed(trainer.config.seed)
-        tuner = make_tuner(EmotionHyperModel(self.preprocessing.input_shape), config, run_dir)
-        limits = trainer.config.effective
-        run_search(tuner, config, self._tuning_data("train", limits.limit_train_batches or self.config.tune_batches),
-                   self._tuning_data("val", limits.limit_val_batches), run_dir / "search" / "tensorboard")
+        tuner = make_tuner(hypermodel, config, run_dir, train_trial, budget,
+                           after_first_trial=measure_seeds if role == "single" else None)
+        tuner.search()
+        budget.save()
         if role == "worker":
             return False
-        self.search_rows = top_trials(tuner)
+        self.search_rows = top_trials(tuner, search_dir)
         if not self.search_rows:
-            raise UserError(f"the search in {run_dir / 'search'} finished no trial; see the errors above")
+            raise UserError(f"the search in {search_dir} finished no trial; see the errors above")
+        chance = float(np.bincount(self.split("val")[1]).max() / len(self.split("val")[1]))
+        signal = search_signal(self.search_rows, seeds, dict(default_hp.values), chance)
+        self.search_summary = {"run": run_dir.name, "tuner": config.tuner, "minutes": config.minutes,
+                               "spent_minutes": round(budget.spent_seconds / 60, 1), "epochs": config.epochs,
+                               "tune_faces": self.config.tune_faces, **signal}
+        write_atomic(search_dir / "signal.json", json.dumps(self.search_summary, indent=2))
+        from rich.console import Console
+
         console = Console()
         # Without a terminal rich assumes 80 columns and truncates the hyperparameter names.
-        (console if console.is_terminal else Console(width=160)).print(trials_table(self.search_rows))
+        (console if console.is_terminal else Console(width=200)).print(trials_table(self.search_rows))
+        print(signal_line(signal), flush=True)
         self.hyperparameters = tuner.get_best_hyperparameters(1)[0]
         keras.backend.clear_session()
         return True
 
-    def _tuning_data(self, name: str, limit: int | None):
-        """Batched tf.data for KerasTuner's ``model.fit``: the same augmentation and weights as ``train_step``."""
-        x, y = self.split(name)
-        data = tf.data.Dataset.from_tensor_slices((x, y))
-        if name == "train":
-            augmentation = make_augmentation()
-            data = data.shuffle(len(x), seed=0).batch(self.batch_size).map(
-                lambda xb, yb: (augmentation(xb, training=True), yb, self._sample_weights(yb)),
-                num_parallel_calls=tf.data.AUTOTUNE)
-        else:
-            data = data.batch(self.batch_size)
-        if limit is not None:
-            data = data.take(limit)
-        return data.prefetch(tf.data.AUTOTUNE)
+    def _train_trial(self, trainer, hp, name: str, epochs: int, seed: int, budget: SearchBudget) -> float | None:
+        """One trial: the task's own fit (augmentation, class weights, mixup, schedule, TensorBoard,
+        checkpoints) of ``hp`` on the tuning subset, in ``<run>/<name>``; returns its best PublicTest accuracy.
+
+        An interrupted trial resumes from its checkpoints; the budget stops it at an epoch end.
+        """
+        indices = self.tuning_indices()
+        keras.backend.clear_session()
+        trial = EmotionTask(self.config)
+        trial.data_dir, trial.preprocessing = self.data_dir, self.preprocessing
+        trial._splits, trial._checksums = self._splits, self._checksums
+        trial.hyperparameters = hp
+        trial.train_indices = indices
+        child = trainer.spawn(self, name, seed=seed)
+        child.config = dataclasses.replace(child.config, max_epochs=epochs, resume=True)
+        monitor = TrialMonitor(name, budget)
+        child.callbacks.append(monitor)
+        child.fit(trial)
+        return monitor.best
 
     # --- hooks: schedule, selection on PublicTest, PrivateTest evaluation ----------------------
     @property
@@ -224,15 +318,43 @@ class EmotionTask(Task):
     def export(self, trainer) -> Path:
         """Writes ``.keras`` (run folder), then ``.h5`` + JSON card + ``.tflite`` to models/ or the run folder.
 
+        The ``.h5`` is the network inside the test-time augmentation that PublicTest picks (none,
+        flip, flip + shifts), so live, ``test --model`` and the TFLite file all run what is reported.
         The ``.keras`` copy goes first: saving ``.h5`` in Keras 3.15 drops the optimizer from the
         model's compile config in memory.
         """
-        run_dir = trainer.run_dir
-        save_model_atomic(self.model, run_dir / "emotion.keras")
-        card = self.model_card(trainer)
-        target = self._export_target(trainer, card["metrics"]["public_test_accuracy"])
-        model_path = save_model_atomic(_inference_copy(self.model), target / "emotion.h5")
-        tflite = export_tflite(self.model, target / "emotion.tflite")
+        save_model_atomic(self.model, trainer.run_dir / "emotion.keras")
+        # The selection reads the PublicTest faces validation read (--limit-val-batches narrows both).
+        limit = trainer.config.effective.limit_val_batches
+        shipped, card = self.with_test_time_augmentation(_inference_copy(self.model), self.model_card(trainer),
+                                                         None if limit is None else limit * self.batch_size)
+        return self.write_export(shipped, card, self._export_target(trainer, card["metrics"]["public_test_accuracy"]))
+
+    def with_test_time_augmentation(self, single, card: dict, faces: int | None = None) -> tuple[keras.Model, dict]:
+        """The model to ship and its card: the single network, or it inside the TTA graph that scores
+        higher on PublicTest, evaluated once on PrivateTest, with the single network's figures beside."""
+        public_faces, public_labels = self.split("val")
+        choice, shipped, public = select_test_time_augmentation(single, public_faces[:faces], public_labels[:faces])
+        card = {**card, "test_time_augmentation": {"chosen": choice, "public_test_accuracy": public},
+                "flops_per_face": flops_per_face(shipped)}
+        if shipped is single:
+            return single, card
+        metrics = card["metrics"]
+        card["single_network"] = {key: metrics.get(key) for key in (
+            "private_test_accuracy", "private_test_macro_f1", "private_test_accuracy_not_in_training",
+            "private_test_loss", "public_test_accuracy")}
+        card["single_network"]["flops_per_face"] = flops_per_face(single)
+        report = evaluate_faces(shipped, *self.split("test"), self._in_training[SPLITS["test"]])
+        card["metrics"] = {**metrics, "private_test_accuracy": report["accuracy"],
+                           "private_test_macro_f1": report["macro_f1"], "private_test_loss": None,
+                           "private_test_accuracy_not_in_training": report["accuracy_not_in_training"],
+                           "public_test_accuracy": public[choice], "per_class": report["per_class"],
+                           "confusion_matrix": report["confusion_matrix"]}
+        return shipped, card
+
+    def write_export(self, model, card: dict, target: Path) -> Path:
+        model_path = save_model_atomic(model, target / "emotion.h5")
+        tflite = export_tflite(model, target / "emotion.tflite")
         card["metrics"]["private_test_accuracy_tflite"] = tflite_accuracy(tflite, *self.split("test"))
         write_model_card(model_path, {**card, "tflite": "emotion.tflite", "tflite_quantization": "dynamic-range int8"})
         self.exported = [str(model_path), str(model_path.with_suffix(".json")), str(target / "emotion.tflite")]
@@ -265,6 +387,9 @@ class EmotionTask(Task):
                 "private_test_accuracy": metrics.get("test_accuracy"),
                 "private_test_macro_f1": metrics.get("test_macro_f1"),
                 "private_test_loss": metrics.get("test_loss"),
+                # Faces byte-identical to a Training face are left out of this one (FER2013 duplicates).
+                "private_test_accuracy_not_in_training": metrics.get("test_accuracy_not_in_training"),
+                "private_test_in_training": int(self._in_training.get(SPLITS["test"], np.zeros(0)).sum()),
                 "public_test_accuracy": public,
                 "per_class": evaluation.get("per_class"),
                 "confusion_matrix": evaluation.get("confusion_matrix"),
@@ -272,6 +397,7 @@ class EmotionTask(Task):
             "data": self.data_checksums(),
             "seed": trainer.config.seed,
             "architecture": {k: v for k, v in self.hyperparameters.values.items() if not k.startswith("tuner/")},
+            "search": self.search_summary,
             "parameters": int(self.model.count_params()),
             "training": {"epochs": trainer.current_epoch, "best_epoch": (self._best or {}).get("epoch"),
                          "fit_seconds": round(trainer.fit_seconds, 1), "batch_size": self.batch_size,
@@ -314,3 +440,56 @@ def _inference_copy(model) -> keras.Model:
     copy = keras.models.clone_model(model)
     copy.set_weights(model.get_weights())
     return compile_emotion_model(copy)
+
+
+def add_test_time_augmentation(model_path: str | Path, data_dir=None) -> Path:
+    """Re-exports a shipped single network inside the test-time augmentation PublicTest picks.
+
+    Replaces ``model_path`` (+ card + TFLite) only when a TTA scores higher on PublicTest than the
+    network alone; PrivateTest is evaluated once, for the model that ships. The card keeps the
+    training commands and adds this one.
+    """
+    path = Path(model_path)
+    card = read_model_card(path)
+    if card.get("test_time_augmentation", {}).get("chosen", "none") != "none":
+        raise UserError(f"{path} already holds test-time augmentation "
+                        f"({card['test_time_augmentation']['chosen']}); pass a single network's .h5")
+    task = EmotionTask(EmotionConfig(model=str(path), export_dir=None))
+    task.data_dir = data_dir
+    single = task.build_model()
+    faces, labels = task.split("test")
+    in_training = task._in_training[SPLITS["test"]]
+    card["metrics"]["private_test_accuracy_not_in_training"] = evaluate_faces(
+        single, faces, labels, in_training)["accuracy_not_in_training"]
+    card["metrics"]["private_test_in_training"] = int(in_training.sum())
+    commands = card.pop("commands", [card.pop("command", None)])
+    for stale in ("model", "test_time_augmentation", "flops_per_face"):
+        card.pop(stale, None)
+    shipped, card = task.with_test_time_augmentation(single, card)
+    if shipped is single:
+        print(f"kept {path}: no test-time augmentation beats the network alone on PublicTest "
+              f"({card['test_time_augmentation']['public_test_accuracy']})")
+        return path
+    card["commands"] = [*commands, f"python -m tasks.emotion --test-time-augmentation {model_path}"]
+    card["command"] = card["commands"][-1]
+    return task.write_export(shipped, card, path.parent)
+
+
+def main(argv=None) -> int:
+    """``python -m tasks.emotion --test-time-augmentation models/emotion.h5 [--data-dir DIR]``."""
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="python -m tasks.emotion", description=add_test_time_augmentation.__doc__)
+    parser.add_argument("--test-time-augmentation", required=True, metavar="MODEL_H5")
+    parser.add_argument("--data-dir", default=None)
+    args = parser.parse_args(argv)
+    try:
+        add_test_time_augmentation(args.test_time_augmentation, args.data_dir)
+    except UserError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

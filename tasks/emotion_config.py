@@ -14,14 +14,22 @@ class EmotionConfig:
     # 64 gives twice the updates of 128 per epoch at about the same CPU cost per image.
     batch_size: int = field(default=64, metadata={"help": "Batch size."})
     tune: bool = field(default=False, metadata={"help": "Search the architecture with KerasTuner first."})
-    tuner: str = field(default="hyperband", metadata={"help": "Search algorithm.", "choices": TUNERS})
-    # The defaults finish in minutes on a laptop CPU; the shipped model needed --max-epochs 28.
-    max_trials: int = field(default=4, metadata={"help": "Trials for bayesian/random search."})
-    # Hyperband with 3 epochs at most runs 5 trials (3 of them stopped after one epoch).
-    tune_epochs: int = field(default=3, metadata={"help": "Epochs per trial (Hyperband: the most)."})
-    # Batches each trial trains on per epoch: a short look is enough to rank architectures.
-    # --limit-train-batches overrides it (and also shortens the final training).
-    tune_batches: int = field(default=100, metadata={"help": "Training batches per trial epoch."})
+    # Random search with fewer, longer trials: Hyperband's one-epoch rounds ranked noise (every
+    # trial near the majority-class rate); a whole short cosine schedule per trial ranks.
+    tuner: str = field(default="random", metadata={"help": "Search algorithm.", "choices": TUNERS})
+    # Random and Bayesian search: trials at most; the --tune-minutes budget usually ends it first.
+    max_trials: int = field(default=12, metadata={"help": "Trials for bayesian/random search, at most."})
+    # Each trial is a full cosine schedule on the --tune-faces subset.
+    tune_epochs: int = field(default=5, metadata={"help": "Epochs per trial (Hyperband: the most)."})
+    # About 30 minutes on a laptop CPU; kept in <run>/search/budget.json, so it holds across --resume.
+    tune_minutes: float = field(
+        default=30.0, metadata={"help": "Wall-clock minutes for the whole search, across --resume."})
+    # A fixed class-stratified fifth of Training: a trial costs about one full-data epoch and every
+    # trial sees the same faces. --limit-train-batches also applies.
+    tune_faces: int = field(default=6000, metadata={"help": "Training faces per trial (fixed stratified subset)."})
+    # The noise floor a difference between trials must beat.
+    tune_seeds: int = field(
+        default=2, metadata={"help": "Extra seeds of the default network trained to measure the seed spread."})
     # `test --model`: an exported .h5 (its JSON card beside it) to evaluate instead of a new network.
     model: str | None = field(
         default=None, metadata={"help": "An exported model (.h5) to evaluate, e.g. models/emotion.h5."})
@@ -41,10 +49,14 @@ class EmotionConfig:
     def __post_init__(self) -> None:
         if self.model is not None:  # models/... is also found from another folder, in the installed project
             object.__setattr__(self, "model", str(find_model(self.model)))
-        if self.tune_batches < 1:
-            raise UserError(f"--tune-batches must be at least 1, got {self.tune_batches}")
+        if self.tune_faces < 7:
+            raise UserError(f"--tune-faces must be at least 7 (one face a class), got {self.tune_faces}")
         if self.batch_size < 1:
             raise UserError(f"--batch-size must be at least 1, got {self.batch_size}")
         if self.model is not None and not str(self.model).endswith((".h5", ".keras")):
             raise UserError(f"--model {self.model} must be an .h5 or .keras file, e.g. models/emotion.h5")
-        TunerConfig(self.tuner, self.max_trials, self.tune_epochs)  # validates the search options
+        self.tuner_config()  # validates the search options
+
+    def tuner_config(self, seed: int = 42) -> TunerConfig:
+        return TunerConfig(self.tuner, self.max_trials, self.tune_epochs, seed=seed, minutes=self.tune_minutes,
+                           seed_repeats=self.tune_seeds)

@@ -135,3 +135,71 @@ def median_latency_ms(predict, face: np.ndarray, warmup: int = 20, runs: int = 2
         predict(face)
         times.append(time.perf_counter() - started)
     return float(np.median(times) * 1000.0)
+
+
+def flops_per_face(model) -> int:
+    """Multiply-adds x 2 of one face through ``model``: convolutions and dense layers, nested models
+    counted once per view they process (machine-independent, unlike milliseconds)."""
+    import keras
+
+    total = 0
+    for layer in model.layers:
+        if isinstance(layer, keras.Model):
+            views = next((getattr(other, "views", 1) for other in model.layers if hasattr(other, "views")), 1)
+            total += views * flops_per_face(layer)
+        elif isinstance(layer, keras.layers.Conv2D):
+            _, height, width, channels = layer.output.shape
+            kernel_h, kernel_w = layer.kernel_size
+            total += 2 * height * width * channels * kernel_h * kernel_w * layer.input.shape[-1]
+        elif isinstance(layer, keras.layers.Dense):
+            total += 2 * layer.input.shape[-1] * layer.units
+    return int(total)
+
+
+def in_training_mask(faces: np.ndarray, training_faces: np.ndarray) -> np.ndarray:
+    """True for each face whose 48x48 bytes equal a Training face (FER2013 has such duplicates)."""
+    import hashlib
+
+    def digest(face):
+        return hashlib.sha256(np.ascontiguousarray(face).tobytes()).digest()
+
+    seen = {digest(face) for face in training_faces}
+    return np.array([digest(face) in seen for face in faces], dtype=bool)
+
+
+# Test-time augmentation choices, fewest views first (a tie keeps the cheaper one).
+TTA_CHOICES = (("none", None), ("flip", 0), ("flip+shifts2", 2))
+
+
+def predict_probabilities(model, faces: np.ndarray, batch_size: int = 256) -> np.ndarray:
+    return np.concatenate([np.asarray(model(faces[i:i + batch_size], training=False))
+                           for i in range(0, len(faces), batch_size)])
+
+
+def evaluate_faces(model, faces: np.ndarray, labels: np.ndarray, in_training: np.ndarray | None = None) -> dict:
+    """Accuracy, macro F1, per-class scores and confusion matrix of ``model`` on ``faces``, plus the
+    accuracy on the faces not in Training when ``in_training`` marks the duplicates."""
+    from trainer.datasets import FER_CLASSES
+
+    predicted = predict_probabilities(model, faces).argmax(axis=1)
+    confusion = np.zeros((len(FER_CLASSES), len(FER_CLASSES)), np.int64)
+    np.add.at(confusion, (labels, predicted), 1)
+    report = class_report(confusion, FER_CLASSES)
+    if in_training is not None:
+        clean = ~np.asarray(in_training, bool)
+        report["accuracy_not_in_training"] = float(np.mean(predicted[clean] == labels[clean])) if clean.any() else 0.0
+    return report
+
+
+def select_test_time_augmentation(model, faces: np.ndarray, labels: np.ndarray):
+    """Picks the test-time augmentation with the best accuracy on ``faces`` (PublicTest: never PrivateTest).
+
+    Returns ``(name, model to ship, accuracy of each choice)``; ``"none"`` ships ``model`` itself.
+    """
+    from tasks.emotion_model import with_test_time_augmentation
+
+    candidates = {name: model if shifts is None else with_test_time_augmentation(model, shifts)
+                  for name, shifts in TTA_CHOICES}
+    accuracies = {name: evaluate_faces(candidate, faces, labels)["accuracy"] for name, candidate in candidates.items()}
+    chosen = max(accuracies, key=lambda name: accuracies[name])  # the first of equals: fewest views
+    return chosen, candidates[chosen], accuracies

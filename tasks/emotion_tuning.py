@@ -1,8 +1,13 @@
-"""The KerasTuner architecture search for the emotion CNN: tuner choice, resumable search, top-trials table.
+"""The KerasTuner search for the emotion CNN: a wall-clock budget, trials trained by our Trainer, a
+seed-spread measurement, and the trials table.
 
-Trials train with KerasTuner's own loop (``model.fit``) on the augmented, class-weighted Training
-split and are scored on PublicTest. The search folder lives in the run folder and KerasTuner
-reloads it (``overwrite=False``), so rerunning the same command skips finished trials.
+Each trial is one ``Trainer.fit`` of the task (``TrainerTuner.run_trial`` overrides KerasTuner's),
+so it gets the final training's augmentation, class weights, TensorBoard logging and checkpoints,
+in ``<run>/search/trials/<id>/``. The budget (``--tune-minutes``) is kept in ``budget.json`` and
+survives ``--resume``: no trial starts once it is spent, and a running trial stops at the end of an
+epoch through the Trainer's ``should_stop`` and is kept with its best epoch. The search folder is
+reloaded (``overwrite=False``), so rerunning the same command skips finished trials; a folder made
+for another search space is refused.
 
 Distributed search is KerasTuner's chief/worker mode, driven by its environment variables: the
 chief (``KERASTUNER_TUNER_ID=chief``) serves the oracle on ``KERASTUNER_ORACLE_IP``:
@@ -13,11 +18,13 @@ worker (``KERASTUNER_TUNER_ID=tuner0``, ``tuner1``, ...) runs trials and exits.
 from __future__ import annotations
 
 import json
+import math
 import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from trainer.callback import Callback
 from trainer.errors import UserError
 from trainer.files import write_atomic
 
@@ -26,15 +33,22 @@ TUNERS = ("hyperband", "bayesian", "random")
 
 @dataclass(frozen=True)
 class TunerConfig:
-    tuner: str = "hyperband"
-    # Bayesian and random search: trials to run. Hyperband sizes itself from max_epochs and factor.
-    max_trials: int = 8
-    # Epochs per trial (Hyperband: the most any trial gets); a short look is enough to rank architectures.
-    epochs: int = 6
+    # Random search with fewer, longer trials: Hyperband's one-epoch first round ranked noise here
+    # (every trial near the majority-class rate), a full short schedule per trial does not.
+    tuner: str = "random"
+    # Bayesian and random search: trials at most (the budget usually ends the search first).
+    # Hyperband sizes itself from epochs and factor.
+    max_trials: int = 12
+    # Epochs per trial (Hyperband: the most any trial gets), each a full cosine schedule.
+    epochs: int = 5
     # Hyperband keeps the best 1/factor of each round.
     factor: int = 3
     seed: int = 42
     objective: str = "val_accuracy"
+    # Wall-clock minutes for the whole search, across --resume; None: no budget.
+    minutes: float | None = None
+    # Extra seeds of the default configuration, to tell a real difference between trials from noise.
+    seed_repeats: int = 2
 
     def __post_init__(self) -> None:
         if self.tuner not in TUNERS:
@@ -43,6 +57,11 @@ class TunerConfig:
             raise UserError(f"--max-trials must be at least 1, got {self.max_trials}")
         if self.epochs < 1:
             raise UserError(f"--tune-epochs must be at least 1, got {self.epochs}")
+        if self.minutes is not None and not (math.isfinite(self.minutes) and self.minutes > 0):
+            raise UserError(f"--tune-minutes must be a positive number of minutes, got {self.minutes:g}; "
+                            "e.g. --tune-minutes 30")
+        if self.seed_repeats < 0:
+            raise UserError(f"seed repeats must be 0 or more, got {self.seed_repeats}")
 
 
 def distributed_role() -> str:
@@ -56,18 +75,143 @@ def distributed_role() -> str:
     return "chief" if "chief" in os.environ["KERASTUNER_TUNER_ID"] else "worker"
 
 
-def make_tuner(hypermodel, config: TunerConfig, directory: Path):
-    """Builds (or reloads, when ``directory/search`` holds a search) the configured tuner."""
+# --- the budget -----------------------------------------------------------------------------------
+class SearchBudget:
+    """Wall-clock minutes for a whole search, counted from this process's start plus what earlier
+    runs of the same search spent (``budget.json``, rewritten at every epoch end)."""
+
+    clock = staticmethod(time.monotonic)
+
+    def __init__(self, path: Path, minutes: float | None) -> None:
+        self.path = Path(path)
+        self.minutes = minutes
+        self._spent_before = json.loads(self.path.read_text())["spent_seconds"] if self.path.exists() else 0.0
+        self._started = self.clock()
+
+    @property
+    def spent_seconds(self) -> float:
+        return self._spent_before + self.clock() - self._started
+
+    @property
+    def exhausted(self) -> bool:
+        return self.minutes is not None and self.spent_seconds >= self.minutes * 60
+
+    def save(self) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        write_atomic(self.path, json.dumps({"minutes": self.minutes, "spent_seconds": round(self.spent_seconds, 1)}))
+
+    def describe(self) -> str:
+        spent = self.spent_seconds / 60
+        return f"{spent:.1f} of {self.minutes:g} min" if self.minutes is not None else f"{spent:.1f} min"
+
+
+class TrialMonitor(Callback):
+    """One trial's best objective, one line per epoch, and the budget's stop at an epoch end.
+
+    Its state (the best score) travels in the trial's checkpoints, so a resumed trial keeps it.
+    """
+
+    def __init__(self, name: str, budget: SearchBudget, objective: str = "val_accuracy") -> None:
+        self.name, self.budget, self.objective = name, budget, objective
+        self.best: float | None = None
+        self.epochs = 0
+        self.seconds = 0.0
+        self._started = time.monotonic()
+
+    def on_train_epoch_end(self, trainer, task) -> None:
+        score = trainer.metrics.get(self.objective)
+        if score is not None and (self.best is None or score > self.best):
+            self.best = score
+        self.epochs = trainer.current_epoch + 1
+        self.seconds += time.monotonic() - self._started
+        self._started = time.monotonic()
+        self.budget.save()
+        shown = "-" if score is None else f"{score:.4f}"
+        print(f"{self.name}: epoch {self.epochs}/{trainer.config.max_epochs} {self.objective} {shown} "
+              f"(search {self.budget.describe()})", flush=True)
+        if self.budget.exhausted:
+            print(f"{self.name}: the search budget is spent; this trial ends here and is kept", flush=True)
+            trainer.should_stop = True
+
+    def on_fit_end(self, trainer, task) -> None:
+        if trainer.run_dir is not None:
+            write_atomic(trainer.run_dir / "timing.json", json.dumps(self.state_dict()))
+
+    def state_dict(self) -> dict:
+        return {"best": self.best, "epochs": self.epochs, "seconds": round(self.seconds, 1)}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.best, self.epochs, self.seconds = state.get("best"), state.get("epochs", 0), state.get("seconds", 0.0)
+
+
+# --- the tuner ------------------------------------------------------------------------------------
+def make_tuner(hypermodel, config: TunerConfig, directory: Path, train_trial=None, budget: SearchBudget | None = None,
+               after_first_trial=None):
+    """Builds (or reloads, when ``directory/search`` holds a search) a tuner whose trials call ``train_trial``.
+
+    ``train_trial(hyperparameters, name, epochs, seed)`` trains one configuration and returns its
+    best objective value; ``name`` is the trial's folder under ``directory/search``.
+    ``after_first_trial()`` runs once the first trial has ended (the seed-spread runs go there).
+    """
+    if config.tuner == "bayesian":
+        _require_bayesian_dependencies()
+    return _tuner_class()(train_trial, config, after_first_trial, oracle=_budgeted_oracle(config, budget),
+                          hypermodel=hypermodel, directory=str(directory), project_name="search", overwrite=False)
+
+
+def _tuner_class():
     import keras_tuner
 
-    common = dict(objective=keras_tuner.Objective(config.objective, "max"), seed=config.seed,
-                  directory=str(directory), project_name="search", overwrite=False)
+    class TrainerTuner(keras_tuner.Tuner):
+        """KerasTuner's documented seam for "train a trial my way": ``run_trial`` returns the objective."""
+
+        def __init__(self, train_trial, config: TunerConfig, after_first_trial=None, **kwargs) -> None:
+            super().__init__(**kwargs)
+            self.train_trial, self.config, self.after_first_trial = train_trial, config, after_first_trial
+
+        def on_search_begin(self) -> None:
+            super().on_search_begin()
+            if self.after_first_trial is not None and self.oracle.trials:  # a resumed search
+                self.after_first_trial()
+
+        def on_trial_end(self, trial) -> None:
+            super().on_trial_end(trial)
+            if self.after_first_trial is not None and len(self.oracle.trials) == 1:
+                self.after_first_trial()
+
+        def run_trial(self, trial, *args, **kwargs) -> dict:
+            values = trial.hyperparameters.values
+            # Hyperband's later rounds retrain from scratch for their epochs (no warm start).
+            epochs = int(values.get("tuner/epochs", self.config.epochs))
+            score = self.train_trial(trial.hyperparameters, f"trials/{trial.trial_id}", epochs, self.config.seed)
+            if score is None:
+                raise keras_tuner.errors.FailedTrialError(f"trial {trial.trial_id} finished no epoch")
+            return {self.config.objective: score}
+
+    return TrainerTuner
+
+
+def _budgeted_oracle(config: TunerConfig, budget: SearchBudget | None):
+    """The chosen oracle, which stops handing out trials once the budget is spent and (random and
+    Bayesian search) starts from the default configuration, so the search table shows it."""
+    import keras_tuner
+
+    oracles = {"hyperband": keras_tuner.oracles.HyperbandOracle,
+               "random": keras_tuner.oracles.RandomSearchOracle,
+               "bayesian": keras_tuner.oracles.BayesianOptimizationOracle}
+
+    class BudgetedOracle(oracles[config.tuner]):
+        def populate_space(self, trial_id):
+            if budget is not None and budget.exhausted:
+                return {"status": "STOPPED", "values": None}
+            if not self.trials and config.tuner != "hyperband":
+                return {"status": "RUNNING", "values": self.get_space().values}
+            return super().populate_space(trial_id)
+
+    objective = keras_tuner.Objective(config.objective, "max")
     if config.tuner == "hyperband":
-        return keras_tuner.Hyperband(hypermodel, max_epochs=config.epochs, factor=config.factor, **common)
-    if config.tuner == "random":
-        return keras_tuner.RandomSearch(hypermodel, max_trials=config.max_trials, **common)
-    _require_bayesian_dependencies()
-    return keras_tuner.BayesianOptimization(hypermodel, max_trials=config.max_trials, **common)
+        return BudgetedOracle(objective, max_epochs=config.epochs, factor=config.factor, seed=config.seed)
+    return BudgetedOracle(objective, max_trials=config.max_trials, seed=config.seed)
 
 
 def _require_bayesian_dependencies() -> None:
@@ -76,82 +220,130 @@ def _require_bayesian_dependencies() -> None:
         import sklearn  # noqa: F401
     except ImportError as error:
         raise UserError(f"--tuner bayesian needs scipy and scikit-learn ({error.name} is missing); "
-                        "install them with `pip install 'keras-tuner[bayesian]'` or use --tuner hyperband") from None
+                        "install them with `pip install 'keras-tuner[bayesian]'` or use --tuner random") from None
 
 
-def run_search(tuner, config: TunerConfig, train, val, tensorboard_dir: Path) -> None:
-    """Runs (or finishes) the search. Each trial logs to ``tensorboard_dir/<trial>/`` with its HParams."""
-    TensorBoard = _timed_tensorboard()
-    # KerasTuner gives every trial its own copy of this callback, its own log folder and an HParams entry.
-    tensorboard = TensorBoard(log_dir=str(tensorboard_dir), write_graph=False, profile_batch=0)
-    epochs = {} if config.tuner == "hyperband" else {"epochs": config.epochs}
-    # The training data is a tf.data pipeline that reshuffles itself each epoch.
-    tuner.search(train, validation_data=val, callbacks=[tensorboard], verbose=2, shuffle=False, **epochs)
+def check_search_folder(search_dir: Path, fingerprint: dict) -> None:
+    """Refuses a search folder made for another search space or fidelity; records it in a new one.
+
+    KerasTuner would reload such a folder and mix trials of two different questions.
+    """
+    path = search_dir / "space.json"
+    if path.exists():
+        saved = json.loads(path.read_text())
+    elif (search_dir / "oracle.json").exists():
+        saved = {}  # made before search spaces were recorded: another space by definition
+    else:
+        search_dir.mkdir(parents=True, exist_ok=True)
+        write_atomic(path, json.dumps(fingerprint, indent=2, sort_keys=True, default=str))
+        return
+    fingerprint = json.loads(json.dumps(fingerprint, default=str))
+    if saved != fingerprint:
+        changed = sorted(k for k in {**saved.get("space", {}), **fingerprint["space"]}
+                         if saved.get("space", {}).get(k) != fingerprint["space"].get(k))
+        changed += sorted(k for k in fingerprint if k != "space" and saved.get(k) != fingerprint[k])
+        raise UserError(f"{search_dir} holds a search over another search space (differs in "
+                        f"{', '.join(changed) or 'everything'}); start a new search with --run-name NAME "
+                        "or remove that folder")
 
 
-def _timed_tensorboard():
-    import keras
+# --- the signal: seed spread against trial spread ------------------------------------------------
+def measure_seed_spread(train_trial, default_hp, config: TunerConfig, search_dir: Path,
+                        budget: SearchBudget) -> dict:
+    """Trains the default configuration with ``config.seed_repeats`` other seeds at trial fidelity.
 
-    class TensorBoard(keras.callbacks.TensorBoard):
-        """Keras's TensorBoard callback that also writes ``timing.json`` (seconds, epochs) per trial.
-
-        KerasTuner recognises the callback by its class name and points it at the trial's folder.
-        """
-
-        def on_train_begin(self, logs=None):
-            super().on_train_begin(logs)
-            self._started, self._epochs = time.time(), 0
-
-        def on_epoch_end(self, epoch, logs=None):
-            super().on_epoch_end(epoch, logs)
-            self._epochs += 1
-
-        def on_train_end(self, logs=None):
-            super().on_train_end(logs)
-            timing = {"seconds": round(time.time() - self._started, 2), "epochs": self._epochs}
-            write_atomic(Path(self.log_dir) / "timing.json", json.dumps(timing))
-
-    return TensorBoard
+    Results go to ``seeds.json`` as they finish (a resumed search skips them); the budget counts them.
+    """
+    path = search_dir / "seeds.json"
+    scores = json.loads(path.read_text()) if path.exists() else {}
+    for seed in range(config.seed + 1, config.seed + 1 + config.seed_repeats):
+        if str(seed) in scores or budget.exhausted:
+            continue
+        score = train_trial(default_hp, f"seeds/{seed}", config.epochs, seed)
+        if score is not None:
+            scores[str(seed)] = score
+            write_atomic(path, json.dumps(scores, indent=2))
+    return scores
 
 
-def top_trials(tuner, count: int = 5) -> list[dict]:
-    """The best finished trials as plain dicts: id, score, epochs trained and hyperparameter values."""
+def search_signal(rows: list[dict], seed_scores: dict, default_values: dict, chance: float) -> dict:
+    """Best and worst trial, their spread, and the seed-to-seed spread of the default configuration."""
+    finished = [r for r in rows if r["score"] is not None]
+    signal = {"trials": len(finished), "majority_class_rate": round(chance, 4)}
+    if finished:
+        best, worst = max(finished, key=lambda r: r["score"]), min(finished, key=lambda r: r["score"])
+        signal.update(best_trial=best["trial"], best=round(best["score"], 4), worst_trial=worst["trial"],
+                      worst=round(worst["score"], 4), trial_spread=round(best["score"] - worst["score"], 4))
+    default_runs = [r["score"] for r in finished if r["hyperparameters"] == default_values]
+    seeds = [*default_runs[:1], *seed_scores.values()]
+    signal["seed_scores"] = [round(s, 4) for s in seeds]
+    if len(seeds) > 1:
+        signal["seed_spread"] = round(max(seeds) - min(seeds), 4)
+        if "trial_spread" in signal:
+            signal["ranks"] = bool(signal["trial_spread"] > signal["seed_spread"])
+    return signal
+
+
+def signal_line(signal: dict) -> str:
+    parts = [f"{signal['trials']} trials"]
+    if "best" in signal:
+        parts.append(f"best {signal['best']:.4f} (trial {signal['best_trial']}), worst {signal['worst']:.4f} "
+                     f"(trial {signal['worst_trial']}), spread {signal['trial_spread']:.4f}")
+    if "seed_spread" in signal:
+        parts.append(f"seed spread of the default configuration {signal['seed_spread']:.4f} over "
+                     f"{len(signal['seed_scores'])} seeds ({', '.join(f'{s:.4f}' for s in signal['seed_scores'])})")
+    parts.append(f"majority-class rate {signal['majority_class_rate']:.4f}")
+    return "search: " + "; ".join(parts)
+
+
+def top_trials(tuner, search_dir: Path | None = None, count: int | None = None) -> list[dict]:
+    """Finished trials as plain dicts, best first: id, score, epochs and seconds trained, hyperparameters."""
+    trials = tuner.oracle.get_best_trials(count or len(tuner.oracle.trials))
     rows = []
-    for trial in tuner.oracle.get_best_trials(count):
+    for trial in trials:
         values = dict(trial.hyperparameters.values)
+        timing = _trial_timing(search_dir, trial.trial_id)
         rows.append({
             "trial": trial.trial_id,
             "score": trial.score,
-            "epochs": values.pop("tuner/epochs", None),
+            "epochs": timing.get("epochs", values.get("tuner/epochs")),
+            "seconds": timing.get("seconds"),
             "hyperparameters": {k: v for k, v in values.items() if not k.startswith("tuner/")},
         })
     return rows
 
 
+def _trial_timing(search_dir: Path | None, trial_id: str) -> dict:
+    path = None if search_dir is None else Path(search_dir) / "trials" / trial_id / "timing.json"
+    return json.loads(path.read_text()) if path is not None and path.exists() else {}
+
+
 def trials_table(rows: list[dict], objective: str = "val_accuracy"):
-    """A rich Table of the top trials, best first."""
+    """A rich Table of the trials, best first."""
     from rich.table import Table
 
     names = sorted({k for row in rows for k in row["hyperparameters"]})
-    table = Table(title=f"Top {len(rows)} trials by PublicTest {objective}")
-    for column in ("trial", objective, "epochs", *names):
+    table = Table(title=f"Search trials by PublicTest {objective}, best first")
+    for column in ("trial", objective, "epochs", "seconds", *names):
         table.add_column(column, justify="right")
     for row in rows:
-        score = "-" if row["score"] is None else f"{row['score']:.4f}"
-        table.add_row(row["trial"], score, str(row["epochs"] or "-"),
-                      *(_fmt(row["hyperparameters"].get(n)) for n in names))
+        table.add_row(*_cells(row, names))
     return table
 
 
 def trials_markdown(rows: list[dict], objective: str = "val_accuracy") -> str:
     names = sorted({k for row in rows for k in row["hyperparameters"]})
-    lines = [f"| trial | {objective} | epochs | " + " | ".join(names) + " |",
-             "|---" * (3 + len(names)) + "|"]
-    for row in rows:
-        score = "-" if row["score"] is None else f"{row['score']:.4f}"
-        cells = [row["trial"], score, str(row["epochs"] or "-"), *(_fmt(row["hyperparameters"].get(n)) for n in names)]
-        lines.append("| " + " | ".join(cells) + " |")
+    lines = [f"| trial | {objective} | epochs | seconds | " + " | ".join(names) + " |",
+             "|---" * (4 + len(names)) + "|"]
+    lines += ["| " + " | ".join(_cells(row, names)) + " |" for row in rows]
     return "\n".join(lines)
+
+
+def _cells(row: dict, names: list[str]) -> list[str]:
+    score = "-" if row["score"] is None else f"{row['score']:.4f}"
+    seconds = "-" if row.get("seconds") is None else f"{row['seconds']:.0f}"
+    return [row["trial"], score, str(row["epochs"] or "-"), seconds,
+            *(_fmt(row["hyperparameters"].get(n)) for n in names)]
 
 
 def _fmt(value) -> str:

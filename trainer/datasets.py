@@ -2,7 +2,9 @@
 
 The data directory is ``--data-dir``, else ``$TRAINLAB_DATA``, else the Keras cache
 (``$KERAS_HOME/datasets``, default ``~/.keras/datasets``). MNIST and CIFAR-10 fall back to
-``keras.datasets`` (a download) when their ``.npz`` is not there.
+``keras.datasets`` (a download) when their ``.npz`` is not there; FER2013 falls back to the Keras
+cache and then to a public Kaggle copy of the original ``fer2013.csv``, fetched with ``kagglehub``,
+verified and stored in the Keras cache.
 """
 
 from __future__ import annotations
@@ -11,6 +13,8 @@ import csv
 import gzip
 import hashlib
 import os
+import shutil
+import tempfile
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,6 +28,12 @@ FER_SPLITS = ("Training", "PublicTest", "PrivateTest")
 FER_PIXELS = 48 * 48
 CIFAR10_CLASSES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck")
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
+# A public Kaggle data set (no sign-in) that holds the challenge's original fer2013.csv with its Usage column.
+FER2013_KAGGLE_HANDLE = "deadskull7/fer2013"
+# sha256 of the original fer2013.csv (301,072,766 bytes, "\n" line ends) ...
+FER2013_CSV_SHA256 = "3b8d9617d1017f34733c8f2474d7784c563ce86c40a86ac12c2d37cc968f871b"
+# ... and of its parsed content (faces, labels, Usage), which also accepts a copy re-saved with "\r\n".
+FER2013_CONTENT_SHA256 = "07df9bc58694e5fdb359533f4bbfcb3ede743fc2d119d32ec102ad27ca6ce382"
 # Kaggle's image-folder release names its folders train/ and test/; some copies add val/.
 FOLDER_SPLITS = {"train": "Training", "val": "PublicTest", "validation": "PublicTest", "test": "PrivateTest"}
 
@@ -50,6 +60,11 @@ def resolve_data_dir(data_dir: str | os.PathLike | None = None) -> Path:
         return Path(data_dir).expanduser()
     if os.environ.get("TRAINLAB_DATA"):
         return Path(os.environ["TRAINLAB_DATA"]).expanduser()
+    return keras_cache_dir()
+
+
+def keras_cache_dir() -> Path:
+    """Where ``keras.datasets`` keeps its downloads: ``$KERAS_HOME/datasets``, default ``~/.keras/datasets``."""
     keras_home = os.environ.get("KERAS_HOME", os.path.join(os.path.expanduser("~"), ".keras"))
     return Path(keras_home) / "datasets"
 
@@ -120,14 +135,35 @@ def load_cifar10(data_dir=None) -> Dataset:
 
 
 # --- FER2013 ----------------------------------------------------------------------------------
-def load_fer2013(data_dir=None) -> Dataset:
+def load_fer2013(data_dir=None, download: bool = True) -> Dataset:
     """FER2013 as uint8 (N, 48, 48) faces, splits Training / PublicTest / PrivateTest.
 
     Looked for, in order: ``fer2013.npz`` (x, y, usage), ``fer2013.csv`` or ``fer2013.csv.gz``
     (Kaggle columns emotion,pixels,Usage), and the Kaggle image folders ``fer2013/`` or ``train/`` +
-    ``test/`` with one sub-folder per emotion.
+    ``test/`` with one sub-folder per emotion; then ``fer2013.csv`` in the Keras cache; then (with
+    ``download``) the Kaggle copy ``FER2013_KAGGLE_HANDLE``, verified and stored in the Keras cache.
     """
     directory = resolve_data_dir(data_dir)
+    found = _find_fer2013(directory)
+    if found is not None:
+        return found
+    cached = keras_cache_dir() / "fer2013.csv"
+    if cached.is_file():
+        return _fer_from_csv(cached)
+    not_found = (f"FER2013 was not found in {directory} (looked for fer2013.npz, fer2013.csv, fer2013.csv.gz and "
+                 "train/ + test/ image folders)")
+    fix = ("download fer2013.csv from Kaggle's 'Challenges in Representation Learning: Facial Expression "
+           "Recognition' and put it there, or pass --data-dir")
+    if not download:
+        raise DataError(f"{not_found}; {fix}")
+    try:
+        path = download_fer2013(keras_cache_dir())
+    except DataError as error:
+        raise DataError(f"{not_found} and {error}; {fix}") from None
+    return _fer_from_csv(path)
+
+
+def _find_fer2013(directory: Path) -> Dataset | None:
     candidates = [directory / "fer2013.npz", directory / "fer2013.csv", directory / "fer2013.csv.gz",
                   directory / "fer2013", directory]
     for path in candidates:
@@ -137,11 +173,62 @@ def load_fer2013(data_dir=None) -> Dataset:
             return _fer_from_csv(path)
         if path.is_dir() and (path / "train").is_dir():
             return _fer_from_folders(path)
-    raise DataError(
-        f"FER2013 was not found in {directory} (looked for fer2013.npz, fer2013.csv, fer2013.csv.gz and "
-        "train/ + test/ image folders); download fer2013.csv from Kaggle's 'Challenges in Representation "
-        "Learning: Facial Expression Recognition' and put it there, or pass --data-dir"
-    )
+    return None
+
+
+def download_fer2013(cache_dir: Path, handle: str = FER2013_KAGGLE_HANDLE) -> Path:
+    """Fetches ``fer2013.csv`` with ``kagglehub`` (public data sets need no sign-in), checks it, and
+    stores it as ``cache_dir/fer2013.csv`` through a temporary file and a rename: a failed or
+    interrupted download, or a file that fails the check, leaves nothing in ``cache_dir``.
+    """
+    print(f"FER2013: downloading the Kaggle data set {handle} (about 300 MB) into {cache_dir}", flush=True)
+    try:
+        import kagglehub
+
+        source = Path(kagglehub.dataset_download(handle))
+    except Exception as error:  # offline, Kaggle down or the handle gone: kagglehub raises many types
+        raise DataError(f"the download of Kaggle's {handle} failed ({type(error).__name__})") from None
+    found = [source] if source.is_file() else sorted(source.rglob("fer2013.csv"))
+    if not found:
+        raise DataError(f"the Kaggle data set {handle} has no fer2013.csv")
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    target = cache_dir / "fer2013.csv"
+    fd, tmp = tempfile.mkstemp(dir=cache_dir, prefix=".fer2013.", suffix=".csv.part")
+    os.close(fd)
+    try:
+        shutil.copyfile(found[0], tmp)
+        _verify_fer2013_csv(Path(tmp), handle)
+        os.replace(tmp, target)
+    except OSError as error:
+        raise DataError(f"fer2013.csv could not be stored in {cache_dir} ({error.strerror or error}); "
+                        "free some disk space or set KERAS_HOME") from None
+    finally:
+        Path(tmp).unlink(missing_ok=True)
+    return target
+
+
+def _verify_fer2013_csv(path: Path, handle: str) -> None:
+    if sha256(path) == FER2013_CSV_SHA256:
+        return
+    try:
+        with open(path, newline="") as handle_file:
+            x, y, usage = parse_fer2013_csv(handle_file, path)
+    except (DataError, OSError, UnicodeDecodeError):
+        digest = None
+    else:
+        digest = fer2013_content_sha256(x, y, usage)
+    if digest != FER2013_CONTENT_SHA256:
+        raise DataError(f"the fer2013.csv of Kaggle's {handle} fails its checksum (not the original 35,887 "
+                        "rows); nothing was stored")
+
+
+def fer2013_content_sha256(x: np.ndarray, y: np.ndarray, usage: np.ndarray) -> str:
+    """sha256 over the faces, labels and Usage values, independent of the csv's line ends."""
+    digest = hashlib.sha256()
+    digest.update(np.ascontiguousarray(x, dtype=np.uint8).tobytes())
+    digest.update(np.asarray(y, dtype=np.uint8).tobytes())
+    digest.update("\n".join(np.asarray(usage).astype(str)).encode())
+    return digest.hexdigest()
 
 
 def _fer_dataset(path: Path, x: np.ndarray, y: np.ndarray, usage: np.ndarray, checksum: str) -> Dataset:

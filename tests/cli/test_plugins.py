@@ -218,6 +218,6 @@ def test_each_task_help_shows_only_its_own_options():
     result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, cwd=ROOT,
                             env={**os.environ, "COLUMNS": "200"})
     assert result.stdout.strip().endswith("False"), result.stderr
-    assert "--tune-batches" in result.stdout and "--max-epochs" in result.stdout
+    assert "--tune-minutes" in result.stdout and "--max-epochs" in result.stdout
     for other in ("--depths", "--epsilon", "--samples", "--retrain"):
         assert other not in result.stdout

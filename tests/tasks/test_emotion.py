@@ -14,7 +14,7 @@ import pytest
 from tasks.emotion import EmotionConfig, EmotionTask
 from tasks.emotion_eval import TFLiteClassifier, class_report
 from tasks.emotion_model import EmotionHyperModel, MacroF1, class_weights
-from tasks.emotion_tuning import distributed_role
+from tasks.emotion_tuning import SearchBudget, distributed_role
 from tests.conftest import require_data
 from tests.tensorboard_events import read_tags
 from trainer import Trainer
@@ -25,8 +25,9 @@ from trainer.errors import UserError
 SMALL = {"blocks": 3, "filters": 16, "convs_per_block": 1, "dense": 0}
 
 
-def write_fer_npz(directory, per_split=(64, 21, 21), seed=0):
-    """A FER2013-shaped npz whose label is readable from the image (a bright square per class)."""
+def write_fer_npz(directory, per_split=(64, 21, 21), seed=0, copied=7):
+    """A FER2013-shaped npz whose label is readable from the image (a bright square per class);
+    the first ``copied`` PrivateTest faces are byte copies of Training faces, as in FER2013."""
     rng = np.random.default_rng(seed)
     xs, ys, usages = [], [], []
     for usage, count in zip(("Training", "PublicTest", "PrivateTest"), per_split, strict=True):
@@ -34,6 +35,8 @@ def write_fer_npz(directory, per_split=(64, 21, 21), seed=0):
         x = rng.integers(0, 60, size=(count, 48, 48)).astype(np.uint8)
         for i, label in enumerate(y):
             x[i, 6 * label:6 * label + 6, 10:30] = 255
+        if usage == "PrivateTest":
+            x[:copied] = xs[0][:copied]
         xs.append(x), ys.append(y.astype(np.uint8)), usages.append(np.full(count, usage))
     directory.mkdir(parents=True, exist_ok=True)
     np.savez_compressed(directory / "fer2013.npz", x=np.concatenate(xs), y=np.concatenate(ys),
@@ -91,6 +94,8 @@ def test_hypermodel_defaults_and_searched_values_build():
 def test_config_rejects_bad_options():
     with pytest.raises(UserError, match="tuner 'grid' is unknown"):
         EmotionConfig(tuner="grid")
+    with pytest.raises(UserError, match="--tune-minutes must be a positive number of minutes, got 0"):
+        EmotionConfig(tune_minutes=0)
     with pytest.raises(UserError, match="--model weights.txt must be an .h5"):
         EmotionConfig(model="weights.txt")
     with pytest.raises(UserError, match="does not apply to task emotion"):
@@ -128,6 +133,12 @@ def test_run_selects_on_public_test_and_exports_card_h5_and_tflite(trained, tmp_
     assert card["preprocessing"] == {"size": 48, "grayscale": True, "scale": 1 / 255}
     assert card["tflite"] == "emotion.tflite" and card["seed"] == trainer.config.seed
     assert card["metrics"]["private_test_accuracy"] == pytest.approx(trainer.metrics["test_accuracy"])
+    # The clean figure leaves out the 7 PrivateTest faces copied from Training, and only those.
+    assert card["metrics"]["private_test_in_training"] == 7
+    faces, labels = task.split("test")
+    hits = keras.models.load_model(models / "emotion.h5", compile=False)(faces).numpy().argmax(1) == labels
+    assert card["metrics"]["private_test_accuracy_not_in_training"] == pytest.approx(hits[7:].mean(), abs=1e-6)
+    assert card["metrics"]["private_test_accuracy"] == pytest.approx(hits.mean(), abs=1e-6)
     best = json.loads((trainer.run_dir / "checkpoints/top/index.json").read_text())["kept"][0]
     assert card["metrics"]["public_test_accuracy"] == best["value"]
     assert list(card["data"]) == ["fer2013.npz"] and len(card["data"]["fer2013.npz"]) == 64
@@ -155,6 +166,38 @@ def test_test_with_exported_model_reproduces_the_card(trained, tmp_path, trainer
     card = json.loads((tmp_path / "models" / "emotion.json").read_text())
     assert results["accuracy"] == pytest.approx(card["metrics"]["private_test_accuracy"], abs=1e-6)
     assert results["macro_f1"] == pytest.approx(card["metrics"]["private_test_macro_f1"], abs=1e-6)
+    assert results["accuracy_not_in_training"] == pytest.approx(
+        card["metrics"]["private_test_accuracy_not_in_training"], abs=1e-6)
+
+
+def test_test_time_augmentation_ships_inside_one_h5_with_the_single_network_beside(
+        trained, tmp_path, trainer_config, monkeypatch):
+    from tasks.emotion import add_test_time_augmentation, main
+
+    task, _ = trained
+    models = tmp_path / "models"
+    single_card = json.loads((models / "emotion.json").read_text())
+    faces = task.split("test")[0][:5]
+    single = keras.models.load_model(models / "emotion.h5", compile=False)(faces).numpy()
+    monkeypatch.setattr("tasks.emotion_eval.TTA_CHOICES", (("flip", 0),))  # force a replacement
+    add_test_time_augmentation(models / "emotion.h5", task.data_dir)
+    card = json.loads((models / "emotion.json").read_text())
+    assert card["test_time_augmentation"]["chosen"] == "flip"
+    assert card["single_network"]["private_test_accuracy"] == single_card["metrics"]["private_test_accuracy"]
+    assert card["flops_per_face"] == 2 * card["single_network"]["flops_per_face"] > 0
+    assert card["commands"][-1].endswith("--test-time-augmentation " + str(models / "emotion.h5"))
+    # One .h5 holds the averaged graph: the mean of the face's and its mirror image's probabilities.
+    mirrored = keras.models.load_model(models / "emotion.h5", compile=False)
+    single_mirror = TFLiteClassifier(models / "emotion.tflite")
+    np.testing.assert_allclose(mirrored(faces[:1]).numpy()[0], single_mirror(faces[:1]), atol=2e-2)
+    assert not np.allclose(mirrored(faces).numpy(), single, atol=1e-6)
+    keras.backend.clear_session()
+    reloaded = EmotionTask.from_options({"model": str(models / "emotion.h5")})
+    reloaded.data_dir = task.data_dir
+    results = Trainer(trainer_config(run_name="tta")).test(reloaded)
+    assert results["accuracy"] == pytest.approx(card["metrics"]["private_test_accuracy"], abs=1e-6)
+    # A model that already went through the selection is refused with one line and exit 2.
+    assert main(["--test-time-augmentation", str(models / "emotion.h5"), "--data-dir", task.data_dir]) == 2
 
 
 def test_a_worse_model_does_not_replace_the_shipped_one(trained, tmp_path, trainer_config):
@@ -207,28 +250,95 @@ class SmallHyperModel(EmotionHyperModel):
         return super().build(hp)
 
 
-def test_search_logs_hparams_resumes_and_retrains_the_best(tmp_path, trainer_config, monkeypatch, capsys):
+def search_task(tmp_path, **options):
+    values = {"tune": True, "tuner": "random", "max_trials": 2, "tune_epochs": 1, "tune_seeds": 1, "tune_faces": 28}
+    return make_task(tmp_path, **{**values, **options})
+
+
+def test_search_trains_trials_through_the_trainer_measures_seed_spread_and_retrains_the_best(
+        tmp_path, trainer_config, monkeypatch, capsys):
     monkeypatch.setattr("tasks.emotion.EmotionHyperModel", SmallHyperModel)
-    task = make_task(tmp_path, tune=True, tuner="random", max_trials=2, tune_epochs=1)
+    task = search_task(tmp_path)
     trainer = Trainer(trainer_config(max_epochs=1, run_name="tuned"))
     task.run(trainer)
     search = trainer.run_dir / "search"
-    trials = sorted(p.name for p in search.glob("trial_*"))
-    assert len(trials) == 2
-    assert "Top 2 trials" in capsys.readouterr().out
-    assert "hparams" in read_tags(search / "tensorboard" / trials[0][len("trial_"):] / "execution0")
-    finished = [json.loads((search / name / "trial.json").read_text()) for name in trials]
-    best_score = max(t["score"] for t in finished)
-    retrained = task.hyperparameters.get("learning_rate")
-    assert retrained in {t["hyperparameters"]["values"]["learning_rate"] for t in finished if t["score"] == best_score}
+    # Each trial is a Trainer run: its own checkpoints, TensorBoard scalars and HParams, on the fixed subset.
+    assert sorted(p.name for p in (search / "trials").iterdir()) == ["0", "1"]
+    for trial in ("trials/0", "trials/1", "seeds/43"):
+        assert list((search / trial / "checkpoints").glob("*")), trial
+        assert "hparams" in read_tags(search / trial / "train")
+        assert "epoch_accuracy" in read_tags(search / trial / "validation")["scalars"]
+        assert json.loads((search / trial / "timing.json").read_text())["epochs"] == 1
+    assert np.bincount(task.split("train")[1][task.tuning_indices()]).tolist() == [4] * 7
+    # The first trial is the default point; its seed-42 score and the seed-43 rerun give the seed spread.
+    first = json.loads((search / "trial_0" / "trial.json").read_text())
+    assert first["hyperparameters"]["values"]["filters"] == SMALL["filters"]
+    assert first["hyperparameters"]["values"]["block"] == "vgg" and first["hyperparameters"]["values"]["mixup"] is False
+    signal = json.loads((search / "signal.json").read_text())
+    seed_43 = json.loads((search / "seeds.json").read_text())["43"]
+    assert signal["seed_scores"] == [round(first["score"], 4), round(seed_43, 4)]
+    assert signal["trials"] == 2 and signal["trial_spread"] == round(signal["best"] - signal["worst"], 4)
+    out = capsys.readouterr().out
+    assert "Search trials by PublicTest" in out and "search: 2 trials; best" in out and "seed spread" in out
+    finished = [json.loads((search / f"trial_{i}" / "trial.json").read_text()) for i in (0, 1)]
+    best = max(finished, key=lambda t: t["score"])
+    assert task.hyperparameters.values["learning_rate"] == best["hyperparameters"]["values"]["learning_rate"]
+    card = json.loads((tmp_path / "models" / "emotion.json").read_text())
+    assert card["search"]["run"] == "tuned" and card["search"]["minutes"] == 30.0
     assert "Architecture search" in (trainer.run_dir / "report.md").read_text()
 
     # Rerunning the same command reloads the finished search instead of training new trials.
     keras.backend.clear_session()
-    again = make_task(tmp_path, tune=True, tuner="random", max_trials=2, tune_epochs=1)
+    again = search_task(tmp_path)
     again.search(Trainer(trainer_config(max_epochs=1, run_name="tuned")))
-    assert sorted(p.name for p in search.glob("trial_*")) == trials
+    assert sorted(p.name for p in (search / "trials").iterdir()) == ["0", "1"]
     assert "Reloading Tuner" in capsys.readouterr().out
+
+    # A search folder made for another search space is refused before KerasTuner reloads it.
+    keras.backend.clear_session()
+    other = search_task(tmp_path, tune_faces=56)
+    with pytest.raises(UserError, match=r"another search space \(differs in tune_faces\)"):
+        other.search(Trainer(trainer_config(max_epochs=1, run_name="tuned")))
+
+
+def test_the_budget_stops_a_trial_at_an_epoch_end_keeps_it_and_starts_no_other(
+        tmp_path, trainer_config, monkeypatch, capsys):
+    monkeypatch.setattr("tasks.emotion.EmotionHyperModel", SmallHyperModel)
+    ticks = iter(range(0, 10_000, 2))  # each look at the clock is 2 s later: the 0.1-minute budget ends in epoch 1
+    monkeypatch.setattr(SearchBudget, "clock", staticmethod(lambda: next(ticks)))
+    task = search_task(tmp_path, tune_epochs=3, tune_minutes=0.1)
+    trainer = Trainer(trainer_config(max_epochs=1, run_name="budget"))
+    assert task.search(trainer)
+    search = trainer.run_dir / "search"
+    assert sorted(p.name for p in (search / "trials").iterdir()) == ["0"]
+    assert json.loads((search / "trials" / "0" / "timing.json").read_text())["epochs"] == 1
+    assert json.loads((search / "trial_0" / "trial.json").read_text())["status"] == "COMPLETED"
+    assert not (search / "seeds").exists()
+    spent = json.loads((search / "budget.json").read_text())["spent_seconds"]
+    assert spent >= 6
+    assert "the search budget is spent; this trial ends here and is kept" in capsys.readouterr().out
+
+    # The budget survives --resume: a rerun finds it spent and starts nothing new.
+    keras.backend.clear_session()
+    again = search_task(tmp_path, tune_epochs=3, tune_minutes=0.1)
+    again.search(Trainer(trainer_config(max_epochs=1, run_name="budget")))
+    assert sorted(p.name for p in (search / "trials").iterdir()) == ["0"]
+    assert json.loads((search / "budget.json").read_text())["spent_seconds"] >= spent
+
+
+def test_mixup_and_label_smoothing_train_and_keep_integer_label_metrics(tmp_path, trainer_config):
+    task = make_task(tmp_path)
+    hp = small_hyperparameters()
+    hp.Fixed("mixup", True)
+    hp.Fixed("label_smoothing", 0.1)
+    hp.Fixed("block", "residual")
+    task.hyperparameters = hp
+    trainer = Trainer(trainer_config(max_epochs=1, run_name="mix"))
+    trainer.fit(task)
+    assert task._mixup and task.model.loss.label_smoothing == 0.1
+    assert 0.0 <= trainer.metrics["train_accuracy"] <= 1.0 and np.isfinite(trainer.metrics["train_loss"])
+    assert 0.0 <= trainer.metrics["val_macro_f1"] <= 1.0
+    assert any(isinstance(layer, keras.layers.Add) for layer in task.model.layers)
 
 
 def test_bayesian_without_scikit_learn_is_refused_clearly(tmp_path, monkeypatch):

@@ -96,11 +96,83 @@ def test_npz_with_wrong_shapes_is_a_clear_error(tmp_path):
         load_mnist(tmp_path)
 
 
-def test_missing_fer2013_says_where_it_looked_and_how_to_get_it(tmp_path):
+def offline_kaggle(monkeypatch, tmp_path):
+    """An empty Keras cache under tmp_path and a kagglehub that cannot reach Kaggle."""
+    import kagglehub
+
+    def offline(handle, **_):
+        raise ConnectionError(f"cannot reach kaggle.com for {handle}")
+
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path / "keras"))
+    monkeypatch.setattr(kagglehub, "dataset_download", offline)
+    return tmp_path / "keras" / "datasets"
+
+
+def test_missing_fer2013_offline_says_where_it_looked_and_how_to_get_it(tmp_path, monkeypatch):
+    cache = offline_kaggle(monkeypatch, tmp_path)
     with pytest.raises(DataError) as error:
-        load_fer2013(tmp_path)
+        load_fer2013(tmp_path / "data")
     message = str(error.value)
-    assert str(tmp_path) in message and "fer2013.csv" in message and "Kaggle" in message
+    assert str(tmp_path / "data") in message and "fer2013.csv" in message and "Kaggle" in message
+    assert "download of Kaggle's deadskull7/fer2013 failed (ConnectionError)" in message
+    assert not cache.exists() or not list(cache.iterdir())
+
+
+def _kaggle_copy(monkeypatch, tmp_path, rows):
+    """A kagglehub that 'downloads' a folder holding fer2013/fer2013.csv with ``rows``; returns the calls."""
+    import kagglehub
+
+    calls = []
+    folder = tmp_path / "kagglehub" / "fer2013"
+    folder.mkdir(parents=True)
+    _write_csv(folder / "fer2013.csv", rows)
+
+    def download(handle, **_):
+        calls.append(handle)
+        return str(folder.parent)
+
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path / "keras"))
+    monkeypatch.setattr(kagglehub, "dataset_download", download)
+    return calls
+
+
+FACE_ROWS = [f"{i % 7}," + " ".join([str(i)] * 2304) + f",{usage}"
+             for i, usage in enumerate(["Training"] * 7 + ["PublicTest"] * 7 + ["PrivateTest"] * 7)]
+
+
+def test_fer2013_downloads_once_into_the_keras_cache_when_it_passes_the_checksum(tmp_path, monkeypatch):
+    import trainer.datasets as datasets
+
+    calls = _kaggle_copy(monkeypatch, tmp_path, FACE_ROWS)
+    expected = datasets.fer2013_content_sha256(*datasets.parse_fer2013_csv(
+        ["emotion,pixels,Usage", *FACE_ROWS], tmp_path / "rows"))
+    monkeypatch.setattr(datasets, "FER2013_CONTENT_SHA256", expected)
+    fer = load_fer2013(tmp_path / "empty")
+    cache = tmp_path / "keras" / "datasets"
+    assert calls == ["deadskull7/fer2013"] and sorted(p.name for p in cache.iterdir()) == ["fer2013.csv"]
+    assert {s: len(fer[s][1]) for s in fer.splits} == {"Training": 7, "PublicTest": 7, "PrivateTest": 7}
+    assert fer.source == str(cache / "fer2013.csv")
+    again = load_fer2013(tmp_path / "empty")  # from the cache: no second download
+    assert calls == ["deadskull7/fer2013"]
+    np.testing.assert_array_equal(again["PrivateTest"][0], fer["PrivateTest"][0])
+
+
+def test_a_copy_that_fails_the_checksum_or_breaks_halfway_leaves_nothing(tmp_path, monkeypatch):
+    _kaggle_copy(monkeypatch, tmp_path, FACE_ROWS)  # not the original 35,887 rows
+    cache = tmp_path / "keras" / "datasets"
+    with pytest.raises(DataError, match="fails its checksum .* nothing was stored"):
+        load_fer2013(tmp_path / "empty")
+    assert list(cache.iterdir()) == []
+
+    def broken_copy(source, destination):
+        with open(destination, "w") as handle:
+            handle.write("emotion,pixels,Usage\n3,1 2")
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(shutil, "copyfile", broken_copy)
+    with pytest.raises(DataError, match="could not be stored in .*No space left on device"):
+        load_fer2013(tmp_path / "empty")
+    assert list(cache.iterdir()) == []
 
 
 def test_missing_mnist_without_network_is_a_clear_error(tmp_path, monkeypatch):
