@@ -5,10 +5,11 @@ images; runs alternate between precisions so drifting machine load hits all alik
 epoch of each run (tracing) is left out. Prints JSON with the slowdown of each mixed precision
 against float32 and the CPU's flags that matter (a CPU without AVX512-BF16/AMX has no native bf16).
 
-    python bench/precision.py [--rounds 2] [--epochs 3] [--limit-batches 100] [--onednn-max-isa AVX2]
+    python bench/precision.py [--rounds 2] [--epochs 3] [--limit-batches 100] [--no-onednn | --onednn-max-isa AVX2]
 
-``--onednn-max-isa AVX2`` keeps oneDNN (TensorFlow's CPU kernels) off AVX-512 and its bf16
-instructions, which is how a CPU without native bf16 runs the same program.
+``--no-onednn`` runs TensorFlow's own (Eigen) kernels, which compute bf16 without the CPU's bf16
+instructions, as on a CPU that has none. ``--onednn-max-isa AVX2`` keeps oneDNN off AVX-512
+(TensorFlow still sends bf16 to oneDNN, which then has no kernel for it).
 """
 
 from __future__ import annotations
@@ -33,12 +34,15 @@ def arguments() -> argparse.Namespace:
     parser.add_argument("--limit-batches", type=int, default=100)
     parser.add_argument("--models", default="mlp,cnn")
     parser.add_argument("--onednn-max-isa", default=None, help="e.g. AVX2: no AVX-512 and no native bf16 kernels")
+    parser.add_argument("--no-onednn", action="store_true", help="TensorFlow's Eigen kernels instead of oneDNN")
     return parser.parse_args()
 
 
 ARGS = arguments()
 if ARGS.onednn_max_isa:
     os.environ["ONEDNN_MAX_CPU_ISA"] = ARGS.onednn_max_isa  # read once, when TensorFlow loads oneDNN
+if ARGS.no_onednn:
+    os.environ["TF_ENABLE_ONEDNN_OPTS"] = "0"
 
 import keras  # noqa: E402
 
@@ -109,7 +113,7 @@ def main() -> None:
             }
     print(json.dumps({
         "bench": "precision", "data": source, "batch_size": 128, "batches_per_epoch": args.limit_batches,
-        "rounds": args.rounds, "onednn_max_cpu_isa": args.onednn_max_isa or "default",
+        "rounds": args.rounds, "onednn": "off" if args.no_onednn else args.onednn_max_isa or "default",
         "epochs_timed_per_run": args.epochs - 1, "models": results,
         **cpu_flags(), "cpu_count": os.cpu_count(), "wall_s": round(time.perf_counter() - started, 1),
         "load_average_1m": round(os.getloadavg()[0], 2),

@@ -148,6 +148,7 @@ def grid(dataset: str, standard, robust, x, samples, results, path: Path) -> Non
 
     from tasks.classifiers import spec_for
     from tasks.simple_generator import grid_figure
+    from trainer.files import atomic_path
 
     names = spec_for(dataset).classes
     panels = []
@@ -161,8 +162,8 @@ def grid(dataset: str, standard, robust, x, samples, results, path: Path) -> Non
         plt.close(figure)
     width = max(p.shape[1] for p in panels)
     padded = [np.pad(p, ((0, 0), (0, width - p.shape[1]), (0, 0)), constant_values=255) for p in panels]
-    path.parent.mkdir(parents=True, exist_ok=True)
-    plt.imsave(path, np.concatenate(padded, axis=0))
+    with atomic_path(path) as tmp:
+        plt.imsave(tmp, np.concatenate(padded, axis=0))
 
 
 def bench_dataset(dataset: str, args) -> dict:

@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import json
-import os
 import sys
-import tempfile
 import time
 from array import array
 from collections import deque
@@ -20,6 +18,7 @@ from live.detector import DETECTORS, crop, make_detector
 from live.tracker import FaceTracker
 from live.view import LiveState, NoView, PlainPrinter, Prediction, RichView
 from trainer.errors import UserError
+from trainer.files import publish, temp_file_beside
 
 VIEWS = ("auto", "rich", "plain", "none")
 
@@ -60,9 +59,7 @@ class PredictionRecorder:
 
     def __init__(self, path: str) -> None:
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd, self._tmp = tempfile.mkstemp(dir=self.path.parent, prefix=f".{self.path.name}.", suffix=".tmp")
-        self._handle = os.fdopen(fd, "w")
+        self._handle, self._tmp = temp_file_beside(self.path)
 
     def write(self, predictions) -> None:
         for prediction in predictions:
@@ -71,7 +68,7 @@ class PredictionRecorder:
     def close(self) -> None:
         if not self._handle.closed:
             self._handle.close()
-            os.replace(self._tmp, self.path)
+            publish(self._tmp, self.path)
 
 
 class RunStats:

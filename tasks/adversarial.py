@@ -19,7 +19,7 @@ from tasks.classifiers import SPECS, build_classifier, compile_classifier, load_
 from trainer import Task
 from trainer.errors import UserError
 from trainer.export import load_model_file, save_model_atomic, write_model_card
-from trainer.files import write_atomic
+from trainer.files import atomic_path, write_atomic
 from trainer.report import write_run_results
 from trainer.shipped import find_model
 
@@ -212,7 +212,8 @@ class AdversarialTask(Task):
             grid = tile_grid(originals, images, len(self.spec.classes))
             logger.log_images("attack_grid_evolution", grid[None], round_index, "attack")
         figure = grid_figure(self.model, originals, self.attack_samples, result, self.spec.classes)
-        figure.savefig(trainer.run_dir / "attack_grid.png", dpi=90, bbox_inches="tight")
+        with atomic_path(trainer.run_dir / "attack_grid.png") as tmp:
+            figure.savefig(tmp, dpi=90, bbox_inches="tight")
         logger.log_figure("attack_grid", figure, result.rounds_run, "attack")
         plt.close(figure)
         logger.log_text("attack_table", self._pair_table(), 0, "attack")

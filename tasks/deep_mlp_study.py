@@ -15,7 +15,7 @@ import math
 import statistics
 from pathlib import Path
 
-from trainer.files import write_atomic
+from trainer.files import atomic_path, make_dirs, write_atomic
 from trainer.logger import TensorBoardLogger
 from trainer.report import render_report
 
@@ -64,7 +64,7 @@ class Study:
     def write(self) -> None:
         if not self.results:
             return
-        self.run_dir.mkdir(parents=True, exist_ok=True)
+        make_dirs(self.run_dir)
         write_atomic(self.run_dir / "study.json", json.dumps(self.results, indent=2))
         write_atomic(self.run_dir / "scores.md", self.table_markdown())
         write_atomic(self.run_dir / "scores.csv", self.table_csv())
@@ -99,7 +99,8 @@ class Study:
         logger = TensorBoardLogger(self.run_dir)
         try:
             for name, figure in self.figures().items():
-                figure.savefig(self.run_dir / f"{name}.png", dpi=90, bbox_inches="tight")
+                with atomic_path(self.run_dir / f"{name}.png") as tmp:
+                    figure.savefig(tmp, dpi=90, bbox_inches="tight")
                 logger.log_figure(f"study/{name}", figure, step=0, split="study")
                 plt.close(figure)
             logger.log_text("study/scores", self.table_markdown(), split="study")

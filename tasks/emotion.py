@@ -55,7 +55,7 @@ from trainer import Task
 from trainer.datasets import FER_CLASSES, load_fer2013
 from trainer.errors import UserError
 from trainer.export import load_model_file, read_model_card, save_model_atomic, write_model_card
-from trainer.files import write_atomic
+from trainer.files import atomic_path, write_atomic
 from trainer.model_checkpoint import ModelCheckpoint
 
 SPLITS = {"train": "Training", "val": "PublicTest", "test": "PrivateTest"}
@@ -309,7 +309,8 @@ class EmotionTask(Task):
         figure = confusion_figure(confusion, FER_CLASSES)
         trainer.logger.log_figure("confusion_matrix", figure, trainer.current_epoch, split="test")
         if trainer.run_dir is not None:
-            figure.savefig(trainer.run_dir / "confusion_matrix.png", dpi=100)
+            with atomic_path(trainer.run_dir / "confusion_matrix.png") as tmp:
+                figure.savefig(tmp, dpi=100)
         import matplotlib.pyplot as plt
 
         plt.close(figure)

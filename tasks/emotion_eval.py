@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import contextlib
 import io
-import os
-import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
+
+from trainer.files import write_bytes_atomic
 
 
 def class_report(confusion: np.ndarray, classes) -> dict:
@@ -85,15 +85,7 @@ def export_tflite(model, path: str | Path, quantize: bool = True) -> Path:
     # The converter prints its intermediate SavedModel's signature to stdout; keep the terminal clean.
     with contextlib.redirect_stdout(io.StringIO()):
         flatbuffer = converter.convert()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=".tflite")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(flatbuffer)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    write_bytes_atomic(path, flatbuffer)
     return path
 
 

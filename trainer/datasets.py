@@ -14,7 +14,6 @@ import gzip
 import hashlib
 import os
 import shutil
-import tempfile
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,6 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from trainer.errors import UserError
+from trainer.files import atomic_path
 
 FER_CLASSES = ("angry", "disgust", "fear", "happy", "sad", "surprise", "neutral")
 FER_SPLITS = ("Training", "PublicTest", "PrivateTest")
@@ -191,19 +191,14 @@ def download_fer2013(cache_dir: Path, handle: str = FER2013_KAGGLE_HANDLE) -> Pa
     found = [source] if source.is_file() else sorted(source.rglob("fer2013.csv"))
     if not found:
         raise DataError(f"the Kaggle data set {handle} has no fer2013.csv")
-    cache_dir.mkdir(parents=True, exist_ok=True)
     target = cache_dir / "fer2013.csv"
-    fd, tmp = tempfile.mkstemp(dir=cache_dir, prefix=".fer2013.", suffix=".csv.part")
-    os.close(fd)
-    try:
-        shutil.copyfile(found[0], tmp)
-        _verify_fer2013_csv(Path(tmp), handle)
-        os.replace(tmp, target)
+    try:  # a folder that cannot be written or a full disk is already one line (UserError) from atomic_path
+        with atomic_path(target, suffix=".csv.part", needed=found[0].stat().st_size) as tmp:
+            shutil.copyfile(found[0], tmp)
+            _verify_fer2013_csv(Path(tmp), handle)
     except OSError as error:
         raise DataError(f"fer2013.csv could not be stored in {cache_dir} ({error.strerror or error}); "
                         "free some disk space or set KERAS_HOME") from None
-    finally:
-        Path(tmp).unlink(missing_ok=True)
     return target
 
 

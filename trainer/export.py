@@ -5,8 +5,11 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import math
 import sys
 from pathlib import Path
+
+import numpy as np
 
 from trainer.errors import UserError
 from trainer.files import atomic_path, write_atomic
@@ -23,9 +26,17 @@ def save_model_atomic(model, path: str | Path, include_optimizer: bool = True) -
     if not include_optimizer:
         model = without_optimizer(model)
     path = Path(path)
-    with atomic_path(path) as tmp, _quiet_absl():  # Keras warns on every .h5 save that the format is legacy
+    optimizer = getattr(model, "optimizer", None)  # an uncompiled model has none
+    needed = variables_size([*model.weights, *(optimizer.variables if optimizer else [])])
+    # Keras warns on every .h5 save that the format is legacy.
+    with atomic_path(path, needed=needed) as tmp, _quiet_absl():
         model.save(tmp)
     return path
+
+
+def variables_size(variables) -> int:
+    """Bytes that ``variables`` take in a file: what a save needs free on the disk, give or take its headers."""
+    return sum(math.prod(v.shape) * np.dtype(v.dtype).itemsize for v in variables) + 64 * 1024
 
 
 def without_optimizer(model):

@@ -9,6 +9,7 @@ import sys
 from importlib import metadata
 from pathlib import Path
 
+from trainer.errors import UserError
 from trainer.files import write_atomic
 from trainer.profiler import profile_table
 
@@ -16,12 +17,20 @@ PACKAGES = ("keras", "tensorflow", "tensorboard", "keras-tuner", "numpy", "openc
 
 
 def new_run_dir(task_dir: Path, run_name: str | None, resume: bool) -> Path:
-    """``logs/<task>/<run-name>``; resuming without a name continues the newest run that has checkpoints."""
+    """``logs/<task>/<run-name>``; resuming without a name continues the newest run that has checkpoints.
+
+    Resuming a named run that does not exist is an error listing the runs that do (a misspelt name
+    would otherwise start a new run in silence); resuming without a name when no run has a
+    checkpoint starts a new one, which the Trainer notes in one line.
+    """
     if run_name:
+        if resume and not (task_dir / run_name).is_dir():
+            raise UserError(f"--resume: there is no run {run_name!r} in {task_dir} to resume; "
+                            f"{_existing_runs(task_dir, run_name)}")
         return task_dir / run_name
     if resume:
         # Studies keep their models' checkpoints in sub-folders of the run: look at any depth.
-        indexes = list(task_dir.glob("*/**/checkpoints/checkpoint"))
+        indexes = [*task_dir.glob("*/**/checkpoints/checkpoint"), *task_dir.glob("*/**/checkpoints/ckpt-*.index")]
         if indexes:
             newest = max(indexes, key=lambda p: p.stat().st_mtime)
             return task_dir / newest.relative_to(task_dir).parts[0]
@@ -31,6 +40,14 @@ def new_run_dir(task_dir: Path, run_name: str | None, resume: bool) -> Path:
         n += 1
         candidate = task_dir / f"{stamp}-{n}"
     return candidate
+
+
+def _existing_runs(task_dir: Path, run_name: str, shown: int = 10) -> str:
+    runs = sorted((p for p in task_dir.glob("*") if p.is_dir()), key=lambda p: p.stat().st_mtime, reverse=True)
+    if not runs:
+        return f"there is no run at all yet: drop --resume to start {run_name!r}"
+    names = ", ".join(p.name for p in runs[:shown]) + (f" and {len(runs) - shown} more" if len(runs) > shown else "")
+    return f"its runs, newest first: {names} (pass one to --run-name, or drop --resume to start {run_name!r})"
 
 
 def package_versions() -> dict[str, str]:

@@ -7,6 +7,7 @@ import copy
 import dataclasses
 import itertools
 import math
+import sys
 import time
 import warnings
 from pathlib import Path
@@ -22,6 +23,7 @@ from trainer.checkpoint import CheckpointIO, load_random_state, random_state
 from trainer.config import TrainerConfig
 from trainer.distribute import StepCompiler, build_model_state, distribute_dataset, is_chief, make_strategy, worker_name
 from trainer.errors import UserError
+from trainer.files import DiskFullError, FolderLock, is_disk_full, make_dirs
 from trainer.logger import NullLogger, TensorBoardLogger
 from trainer.model_checkpoint import saved_weights
 from trainer.optimization import configure_optimizer, keep_outputs_float32, precision_policy
@@ -73,6 +75,7 @@ class Trainer:
         self._task: Task | None = None
         self._fitted: Task | None = None
         self._checkpoint: CheckpointIO | None = None
+        self._lock: FolderLock | None = None
         self._steps: dict[str, tf.types.experimental.GenericFunction] = {}
         self._compiler: StepCompiler | None = None
         self._batches = BatchSource(self.config.seed)
@@ -159,17 +162,24 @@ class Trainer:
     # --- set-up and tear-down ----------------------------------------------------------------
     @contextlib.contextmanager
     def _running(self, task: Task, stage: str):
-        self._setup(task, stage)
+        try:
+            self._setup(task, stage)
+        except BaseException:
+            self._unlock_run_dir()
+            raise
         try:
             for target in (task, *self.callbacks):
                 target.setup(self, task, stage)
             yield
         except BaseException as exception:
             self._call("on_exception", task, exception)
+            if is_disk_full(exception) and not isinstance(exception, DiskFullError):  # e.g. TensorBoard's events
+                raise DiskFullError(self.run_dir, None, "free some space, then continue with --resume") from None
             raise
         finally:
             self._call("teardown", task, stage)
             self.logger.close()
+            self._unlock_run_dir()
 
     def _setup(self, task: Task, stage: str) -> None:
         self._bind(task)
@@ -179,6 +189,7 @@ class Trainer:
                                 "fit each model with its own Trainer (trainer.spawn(task, name) for a study)")
             self._fitted = task
         self.resolve_run_dir(task)
+        self._lock_run_dir()
         if task.model is None:
             import keras
 
@@ -201,6 +212,21 @@ class Trainer:
             write_run_config(self, task)
             self.stop_reason = None
         self.should_stop = False
+
+    def _lock_run_dir(self) -> None:
+        """One writer per run folder: a second ``fit`` of the same run refuses while the first runs."""
+        make_dirs(self.run_dir, "pass a --logdir you can write to")
+        if self._lock is None:
+            self._lock = FolderLock(self.run_dir)
+        holder = self._lock.acquire()
+        if holder is not None:
+            who = f"process {holder}" if holder else "another process"
+            raise UserError(f"the run folder {self.run_dir} is in use by {who}; wait for it to end, "
+                            "or pass another --run-name")
+
+    def _unlock_run_dir(self) -> None:
+        if self._lock is not None:
+            self._lock.release()
 
     def _ensure_strategy(self) -> None:
         if self.strategy is None:
@@ -430,6 +456,8 @@ class Trainer:
     def _resume(self, task: Task) -> None:
         io = self._checkpoint_io(task)
         if io.latest is None:
+            print(f"note: nothing to resume in {self.run_dir} (no checkpoint yet); training from epoch 1",
+                  file=sys.stderr, flush=True)
             return
         state = io.restore()
         self.load_state_dict(state)

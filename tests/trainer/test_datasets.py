@@ -18,6 +18,7 @@ from trainer.datasets import (
     load_mnist,
     resolve_data_dir,
 )
+from trainer.errors import UserError
 
 
 def test_data_dir_precedence(monkeypatch, tmp_path):
@@ -170,7 +171,7 @@ def test_a_copy_that_fails_the_checksum_or_breaks_halfway_leaves_nothing(tmp_pat
         raise OSError(28, "No space left on device")
 
     monkeypatch.setattr(shutil, "copyfile", broken_copy)
-    with pytest.raises(DataError, match="could not be stored in .*No space left on device"):
+    with pytest.raises(UserError, match=f"no space left on the device of {cache}: about .* is needed"):
         load_fer2013(tmp_path / "empty")
     assert list(cache.iterdir()) == []
 
