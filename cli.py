@@ -380,7 +380,7 @@ class DetectorName(str, Enum):
 @app.command()
 def live(
     camera: Annotated[str, typer.Option(help="A camera index (0), a video file, or a stream URL.")] = "0",
-    model: Annotated[Path, typer.Option(help="Emotion model (.h5) with its JSON card beside it.")] = Path("models/emotion.h5"),
+    model: Annotated[Path, typer.Option(help="Emotion model (.h5) with its JSON card beside it.")] = Path("models/emotion_live.h5"),
     plain: Annotated[bool, typer.Option(help="Print one line per face instead of the live view.")] = False,
     output: Annotated[Path | None, typer.Option(help="Record every prediction to this JSONL file.")] = None,
     max_frames: Annotated[int | None, typer.Option(help="Stop after N frames.")] = None,

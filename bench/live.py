@@ -1,6 +1,6 @@
 """Benchmark of `live` on faces.mp4: throughput, latency, detection per segment, segment accuracy.
 
-    python bench/live.py [--model models/emotion.h5] [--repeats 3] [--haar-sweep]
+    python bench/live.py [--model models/emotion_live.h5] [--repeats 3] [--haar-sweep]
 
 Prints one JSON object. The video is read as fast as it decodes (not at its 15 fps), through the same
 `run_live` the CLI calls, printing plain lines to /dev/null. Goals (issue 7): >= 60 fps end to end and
@@ -146,7 +146,7 @@ def cpu_description() -> dict:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--model", default="models/emotion.h5")
+    parser.add_argument("--model", default="models/emotion_live.h5")
     parser.add_argument("--data-dir", default=None)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--haar-sweep", action="store_true", help="also try 24 Haar settings (minutes)")
