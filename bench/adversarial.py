@@ -78,10 +78,11 @@ def save_grid(task, originals, samples, result, path: Path) -> str:
     import matplotlib.pyplot as plt
 
     from tasks.simple_generator import grid_figure
+    from trainer.files import atomic_path
 
     figure = grid_figure(task.model, originals, samples, result, task.spec.classes)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    figure.savefig(path, dpi=90, bbox_inches="tight")
+    with atomic_path(path) as tmp:
+        figure.savefig(tmp, dpi=90, bbox_inches="tight")
     plt.close(figure)
     return str(path)
 
