@@ -122,16 +122,17 @@ def _gradient_and_predictions(model, x, y, loss: str):
     return tape.gradient(value, x), tf.argmax(outputs, axis=-1, output_type=y.dtype)
 
 
-def perturb(model, x, y, config: AttackConfig, epsilon=None):
+def perturb(model, x, y, config: AttackConfig, epsilon=None, seed=None):
     """Adversarial versions of the batch ``x`` (float, in [clip_min, clip_max]) against labels ``y``.
 
     ``epsilon`` overrides the configured budget (a tensor is fine: training may ramp it up), and
-    the step size scales with it. One random start (``restarts`` is for ``robust_mask``).
+    the step size scales with it. One random start (``restarts`` is for ``robust_mask``), drawn from
+    ``seed`` (a ``keras.random.SeedGenerator``, whose state a checkpoint keeps) when one is given.
     """
-    return _attack(model, x, y, config, epsilon)[0]
+    return _attack(model, x, y, config, epsilon, seed)[0]
 
 
-def _attack(model, x, y, config: AttackConfig, epsilon=None):
+def _attack(model, x, y, config: AttackConfig, epsilon=None, seed=None):
     """The adversarial batch and, per image, whether every iterate was still classified right."""
     x = tf.convert_to_tensor(x, tf.float32)
     y = tf.convert_to_tensor(y)
@@ -139,7 +140,7 @@ def _attack(model, x, y, config: AttackConfig, epsilon=None):
     step = eps * (config.step_size / config.epsilon)
     delta = tf.zeros_like(x)
     if config.random_start:
-        delta = tf.random.uniform(tf.shape(x), -1.0, 1.0) * eps
+        delta = random_uniform(tf.shape(x), -1.0, 1.0, seed) * eps
         delta = _project(x, delta, eps, config)
     survived = tf.ones(tf.shape(y), tf.bool)
     for _ in tf.range(config.steps):
@@ -183,10 +184,11 @@ def _project(x, delta, eps, config: AttackConfig):
 
 
 def accuracy_under_attack(model, x: np.ndarray, y: np.ndarray, config: AttackConfig | None,
-                          batch_size: int = 500) -> float:
-    """Top-1 accuracy on ``(x, y)`` after the attack (``config`` None: clean accuracy)."""
+                          batch_size: int = 500, seed=None) -> float:
+    """Top-1 accuracy on ``(x, y)`` after the attack (``config`` None: clean accuracy); random starts
+    drawn from ``seed`` (a ``keras.random.SeedGenerator``) when given."""
     correct = 0
-    step = _attack_and_score(model, config)
+    step = _attack_and_score(model, config, seed)
     for start in range(0, len(x), batch_size):
         xb = tf.convert_to_tensor(x[start:start + batch_size], tf.float32)
         yb = tf.convert_to_tensor(y[start:start + batch_size], tf.int64)
@@ -194,10 +196,10 @@ def accuracy_under_attack(model, x: np.ndarray, y: np.ndarray, config: AttackCon
     return correct / max(len(x), 1)
 
 
-def _attack_and_score(model, config: AttackConfig | None):
+def _attack_and_score(model, config: AttackConfig | None, seed=None):
     @tf.function(reduce_retracing=True)
     def step(x, y):
-        adversarial = x if config is None else perturb(model, x, y, config)
+        adversarial = x if config is None else perturb(model, x, y, config, seed=seed)
         predicted = tf.argmax(model(adversarial, training=False), axis=-1)
         return tf.reduce_sum(tf.cast(tf.equal(predicted, y), tf.int64))
 
@@ -226,3 +228,14 @@ def distances(clean: np.ndarray, adversarial: np.ndarray) -> dict[str, np.ndarra
     """Per-example L2 and L-infinity distances between two image batches."""
     difference = (adversarial.astype(np.float64) - clean.astype(np.float64)).reshape(len(clean), -1)
     return {"l2": np.sqrt((difference ** 2).sum(axis=1)), "linf": np.abs(difference).max(axis=1)}
+
+
+def random_uniform(shape, low, high, seed=None, dtype=tf.float32):
+    """``tf.random.uniform``, or a draw from ``seed`` (a ``keras.random.SeedGenerator``) when given."""
+    if seed is None:
+        return tf.random.uniform(shape, low, high, dtype=dtype)
+    import keras
+
+    if dtype.is_integer:
+        return tf.cast(tf.floor(keras.random.uniform(shape, float(low), float(high), seed=seed)), dtype)
+    return keras.random.uniform(shape, low, high, dtype=dtype.name, seed=seed)

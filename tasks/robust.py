@@ -25,7 +25,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from tasks.attacks import AttackConfig, perturb, robust_mask, strong_attacks
+from tasks.attacks import AttackConfig, perturb, random_uniform, robust_mask, strong_attacks
 from tasks.robust_config import RECIPES, RobustConfig  # noqa: F401 (bench/robust.py reads RECIPES here)
 from trainer import Task
 from trainer.datasets import load_cifar10, load_mnist
@@ -96,18 +96,19 @@ def build_cifar10_model() -> keras.Model:
     return keras.Sequential(layers, name="cifar10_robust")
 
 
-def random_crop_and_flip(x, pad: int = 4):
-    """Per-image random translation by up to ``pad`` pixels and horizontal flip (zero padding)."""
+def random_crop_and_flip(x, pad: int = 4, seed=None):
+    """Per-image random translation by up to ``pad`` pixels and horizontal flip (zero padding);
+    drawn from ``seed`` (a ``keras.random.SeedGenerator``) when given."""
     size = tf.shape(x)[1]
     count = tf.shape(x)[0]
     padded = tf.pad(x, [[0, 0], [pad, pad], [pad, pad], [0, 0]])
-    offsets = tf.random.uniform((count, 2), 0, 2 * pad + 1, dtype=tf.int32)
+    offsets = random_uniform((count, 2), 0, 2 * pad + 1, seed, dtype=tf.int32)
     full = tf.cast(size + 2 * pad - 1, tf.float32)
     start = tf.cast(offsets, tf.float32) / full
     end = tf.cast(offsets + size - 1, tf.float32) / full
     boxes = tf.concat([start, end], axis=1)
     crops = tf.image.crop_and_resize(padded, boxes, tf.range(count), tf.stack([size, size]), method="nearest")
-    flip = tf.random.uniform((count, 1, 1, 1)) < 0.5
+    flip = random_uniform((count, 1, 1, 1), 0.0, 1.0, seed) < 0.5
     return tf.where(flip, tf.reverse(crops, axis=[2]), crops)
 
 
@@ -163,6 +164,10 @@ class RobustTask(Task):
         model.compile(optimizer=keras.optimizers.Adam(self.config.recipe.max_learning_rate),
                       loss="sparse_categorical_crossentropy", metrics=["accuracy"])
         self._epsilon = tf.Variable(self.config.budget, trainable=False, dtype=tf.float32, name="epsilon")
+        # Augmentation, random starts and the guard's attack draw from generators a checkpoint keeps,
+        # so --resume continues their streams exactly.
+        self._seed = keras.random.SeedGenerator()
+        self._guard_seed = keras.random.SeedGenerator()
         self._strong_accuracy = keras.metrics.Mean(name="strong_accuracy")
         # A custom step does not feed Keras's own loss tracker, so the task keeps the running mean.
         self._train_loss = keras.metrics.Mean(name="loss")
@@ -220,8 +225,8 @@ class RobustTask(Task):
     def train_step(self, batch) -> dict:
         x, y = batch
         if self.config.recipe.augment:
-            x = random_crop_and_flip(x)
-        adversarial = perturb(self.model, x, y, self.train_attack, epsilon=self._epsilon)
+            x = random_crop_and_flip(x, seed=self._seed)
+        adversarial = perturb(self.model, x, y, self.train_attack, epsilon=self._epsilon, seed=self._seed)
         with tf.GradientTape() as tape:
             predictions = self.model(adversarial, training=True)
             loss = self.model.compute_loss(x=adversarial, y=y, y_pred=predictions, training=True)
@@ -273,7 +278,7 @@ class RobustTask(Task):
         from tasks.attacks import accuracy_under_attack
 
         x, y = self.guard_batch()
-        accuracy = accuracy_under_attack(self.model, x, y, self.guard_attack)
+        accuracy = accuracy_under_attack(self.model, x, y, self.guard_attack, seed=self._guard_seed)
         self.training_seconds += time.perf_counter() - self._epoch_started
         trainer.logger.log_scalars({"pgd_accuracy": accuracy}, trainer.current_epoch, "validation")
         if self.guard.check(trainer.current_epoch, accuracy):
