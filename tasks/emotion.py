@@ -156,6 +156,7 @@ class EmotionTask(Task):
         self.hyperparameters = hp
         self._mixup = bool(hp.values.get("mixup", False))
         self.augmentation = make_augmentation()
+        self._mixup_seed = keras.random.SeedGenerator()
         return model
 
     def _load_exported(self, path: Path) -> keras.Model:
@@ -172,7 +173,7 @@ class EmotionTask(Task):
         # Augmentation, class weights and mixup run in the step, so the exported model is the bare classifier.
         x, weights = self.augmentation(x, training=True), self._sample_weights(y)
         if self._mixup:
-            x, y, weights = mixup(x, y, weights)
+            x, y, weights = mixup(x, y, weights, self._mixup_seed)
         return self.model.train_step((x, y, weights))
 
     def _sample_weights(self, y):

@@ -136,15 +136,16 @@ def compile_emotion_model(model: keras.Model, learning_rate: float = 1e-3, label
     return model
 
 
-def mixup(x, y, weights, alpha: float = 0.2, num_classes: int = NUM_CLASSES):
+def mixup(x, y, weights, seed: keras.random.SeedGenerator, alpha: float = 0.2, num_classes: int = NUM_CLASSES):
     """Mixes each face with another of the batch (Zhang et al., 2018): (faces, soft targets, weights).
 
     The class weights mix into the target, so the weighted cross-entropy of the mixture equals the
-    mixture of the two weighted cross-entropies exactly.
+    mixture of the two weighted cross-entropies exactly. Draws come from ``seed``, whose state a
+    checkpoint keeps, so a resumed run mixes as an uninterrupted one would.
     """
-    first = tf.random.gamma(tf.shape(y)[:1], alpha)
-    share = first / (first + tf.random.gamma(tf.shape(y)[:1], alpha))
-    partner = tf.random.shuffle(tf.range(tf.shape(y)[0]))
+    first = keras.random.gamma(tf.shape(y)[:1], alpha, seed=seed)
+    share = first / (first + keras.random.gamma(tf.shape(y)[:1], alpha, seed=seed))
+    partner = keras.random.shuffle(tf.range(tf.shape(y)[0]), seed=seed)
     x_share = tf.reshape(share, [-1, 1, 1, 1])
     mixed = x_share * x + (1.0 - x_share) * tf.gather(x, partner)
     a, b = share * weights, (1.0 - share) * tf.gather(weights, partner)

@@ -398,3 +398,30 @@ def test_cli_fit_and_test_on_real_fer2013(data_dir, tmp_path, monkeypatch):
     assert f"test_accuracy: {card['metrics']['private_test_accuracy']:.4f}" in test.output
     missing = runner.invoke(app, ["test", "emotion", "--model", "nope.h5", "--data-dir", str(data_dir)])
     assert missing.exit_code == 2 and "Traceback" not in missing.output
+
+
+def test_resume_with_augmentation_and_mixup_is_bit_for_bit(tmp_path, trainer_config):
+    from trainer import Callback
+
+    class StopAfterOneEpoch(Callback):
+        def on_train_epoch_end(self, trainer, task):
+            trainer.should_stop = True
+
+    def task():
+        made = make_task(tmp_path)
+        hp = small_hyperparameters()
+        hp.Fixed("mixup", True)
+        made.hyperparameters = hp
+        return made
+
+    straight = task()
+    Trainer(trainer_config(max_epochs=2, run_name="straight")).fit(straight)
+    keras.backend.clear_session()
+    Trainer(trainer_config(max_epochs=2, run_name="split"), callbacks=[StopAfterOneEpoch()]).fit(task())
+    keras.backend.clear_session()
+    resumed = task()
+    Trainer(trainer_config(max_epochs=2, run_name="split", resume=True)).fit(resumed)
+
+    assert resumed._mixup
+    for a, b in zip(straight.model.get_weights(), resumed.model.get_weights(), strict=True):
+        np.testing.assert_array_equal(a, b)
