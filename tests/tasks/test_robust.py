@@ -18,25 +18,15 @@ from trainer.errors import UserError
 
 
 class SyntheticRobustTask(RobustTask):
-    """MNIST-shaped images whose label is which half of the image is brighter: 64 train, 32 val/test."""
+    """Images of the dataset's shape whose label is which half is brighter: 64 train, 32 val/test."""
 
     def _data(self):
         if self._arrays is None:
             rng = np.random.default_rng(0)
-            x = rng.uniform(0, 1, size=(128, 28, 28, 1)).astype("float32")
-            y = (x[:, :, :14].mean(axis=(1, 2, 3)) > x[:, :, 14:].mean(axis=(1, 2, 3))).astype("int64")
-            self._arrays = {"train": (x[:64], y[:64]), "val": (x[64:96], y[64:96]), "test": (x[96:], y[96:])}
-        return self._arrays
-
-
-class SyntheticCifarTask(RobustTask):
-    """CIFAR-shaped images whose label is which half is brighter: 64 train, 32 val/test (augmented)."""
-
-    def _data(self):
-        if self._arrays is None:
-            rng = np.random.default_rng(0)
-            x = rng.uniform(0, 1, size=(128, 32, 32, 3)).astype("float32")
-            y = (x[:, :, :16].mean(axis=(1, 2, 3)) > x[:, :, 16:].mean(axis=(1, 2, 3))).astype("int64")
+            shape = self.config.recipe.input_shape
+            x = rng.uniform(0, 1, size=(128, *shape)).astype("float32")
+            half = shape[1] // 2
+            y = (x[:, :, :half].mean(axis=(1, 2, 3)) > x[:, :, half:].mean(axis=(1, 2, 3))).astype("int64")
             self._arrays = {"train": (x[:64], y[:64]), "val": (x[64:96], y[64:96]), "test": (x[96:], y[96:])}
         return self._arrays
 
@@ -222,7 +212,7 @@ def test_resume_is_bit_for_bit_with_random_starts_and_augmentation(trainer_confi
     import keras
 
     def task():
-        made = synthetic() if dataset == "mnist" else SyntheticCifarTask(RobustConfig(dataset="cifar10", batch_size=32))
+        made = synthetic(dataset=dataset)
         made.guard = CollapseGuard(tolerance=2.0)  # the tiny data collapses; this test is about resume
         return made
 
