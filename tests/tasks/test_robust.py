@@ -161,9 +161,17 @@ def test_pgd_training_and_epsilon_options():
     assert task.batch_size == 128 and task.default_epochs == task.config.recipe.epochs
 
 
+@pytest.mark.parametrize("dataset, default", [("mnist", 32), ("cifar10", 48)])
+def test_width_sets_the_first_convolution_and_doubles_per_layer(dataset, default):
+    convolutions = [[layer.filters for layer in RobustTask(RobustConfig(dataset=dataset, width=width)).build_model().layers
+                     if hasattr(layer, "filters")] for width in (None, 8)]
+    assert convolutions[0][0] == default and convolutions[1][0] == 8
+    assert all(b == 2 * a for widths in convolutions for a, b in zip(widths, widths[1:]))
+
+
 @pytest.mark.parametrize("options, message", [({"dataset": "svhn"}, "--dataset"), ({"attack": "cw"}, "--attack"),
                                               ({"epsilon": 3.0}, "--epsilon"), ({"depths": (5,)}, "--depths"),
-                                              ({"eval_restarts": 0}, "--eval-restarts")])
+                                              ({"eval_restarts": 0}, "--eval-restarts"), ({"width": 0}, "--width")])
 def test_bad_options_are_user_errors(options, message):
     with pytest.raises(UserError, match=message):
         RobustTask.from_options(options)
