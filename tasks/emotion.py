@@ -34,7 +34,6 @@ from tasks.emotion_model import (
     class_weights,
     compile_emotion_model,
     make_augmentation,
-    mixup,
     search_space_fingerprint,
 )
 from tasks.emotion_tuning import (
@@ -80,7 +79,6 @@ class EmotionTask(Task):
         self.search_rows: list[dict] = []
         self.search_summary: dict | None = None
         self.train_indices: np.ndarray | None = None
-        self._mixup = False
         self.exported: list[str] = []
         self._splits: dict[str, tuple[np.ndarray, np.ndarray]] | None = None
         self._checksums: dict[str, str] = {}
@@ -152,11 +150,9 @@ class EmotionTask(Task):
         if self.config.model:
             return self._load_exported(Path(self.config.model))
         hp = self.hyperparameters or keras_tuner.HyperParameters()
-        model = EmotionHyperModel(self.preprocessing.input_shape).build(hp)
+        model = EmotionHyperModel(self.preprocessing.input_shape, defaults=self.config).build(hp)
         self.hyperparameters = hp
-        self._mixup = bool(hp.values.get("mixup", False))
-        self.augmentation = make_augmentation()
-        self._mixup_seed = keras.random.SeedGenerator()
+        self.augmentation = make_augmentation(self.config.rotation_degrees)
         return model
 
     def _load_exported(self, path: Path) -> keras.Model:
@@ -170,11 +166,12 @@ class EmotionTask(Task):
 
     def train_step(self, batch) -> dict:
         x, y = batch
-        # Augmentation, class weights and mixup run in the step, so the exported model is the bare classifier.
-        x, weights = self.augmentation(x, training=True), self._sample_weights(y)
-        if self._mixup:
-            x, y, weights = mixup(x, y, weights, self._mixup_seed)
-        return self.model.train_step((x, y, weights))
+        # Flips, a rotation and class weights run in the step, so the exported model is the bare
+        # classifier; the random crop is the model's FaceCrop layer (the centre crop at inference).
+        x = self.augmentation(x, training=True)
+        if not self.config.class_weight_power:
+            return self.model.train_step((x, y))
+        return self.model.train_step((x, y, self._sample_weights(y)))
 
     def _sample_weights(self, y):
         if self._weights is None:
@@ -204,7 +201,7 @@ class EmotionTask(Task):
         role = distributed_role()
         run_dir = trainer.resolve_run_dir(self)
         search_dir = run_dir / "search"
-        hypermodel = EmotionHyperModel(self.preprocessing.input_shape)
+        hypermodel = EmotionHyperModel(self.preprocessing.input_shape, defaults=self.config)
         check_search_folder(search_dir, {"space": search_space_fingerprint(hypermodel), "tuner": config.tuner,
                                          "epochs": config.epochs, "tune_faces": self.config.tune_faces})
         budget = SearchBudget(search_dir / "budget.json", config.minutes)
@@ -289,14 +286,16 @@ class EmotionTask(Task):
     def load_state_dict(self, state: dict) -> None:
         self.checkpoint.load_state_dict(state.get("checkpoint", {}))
 
-    def on_train_epoch_start(self, trainer, task) -> None:
-        base = float(self.hyperparameters.get("learning_rate")) if self.hyperparameters else 1e-3
-        progress = trainer.current_epoch / max(1, trainer.config.effective.max_epochs - 1)
-        floor = self.config.final_lr_fraction
-        self.model.optimizer.learning_rate = base * (floor + (1 - floor) * 0.5 * (1 + math.cos(math.pi * progress)))
+    def on_train_batch_start(self, trainer, task, batch_idx) -> None:
+        base = float(self.hyperparameters.get("learning_rate")) if self.hyperparameters else self.config.learning_rate
+        epochs = trainer.config.effective.max_epochs
+        self.model.optimizer.learning_rate = base * learning_rate_factor(
+            trainer.current_epoch + batch_idx / max(1, trainer.num_train_batches or 1), epochs,
+            self.config.warmup_epochs, self.config.final_lr_fraction)
 
     def on_train_epoch_end(self, trainer, task) -> None:
-        if self._best and trainer.current_epoch - self._best["epoch"] >= self.config.stop_patience:
+        patience = self.config.stop_patience
+        if patience and self._best and trainer.current_epoch - self._best["epoch"] >= patience:
             trainer.should_stop = True
 
     def on_fit_end(self, trainer, task) -> None:
@@ -321,7 +320,7 @@ class EmotionTask(Task):
         """Writes ``.keras`` (run folder), then ``.h5`` + JSON card + ``.tflite`` to models/ or the run folder.
 
         The ``.h5`` is the network inside the test-time augmentation that PublicTest picks (none,
-        flip, flip + shifts), so live, ``test --model`` and the TFLite file all run what is reported.
+        flip, ten-crop), so live, ``test --model`` and the TFLite file all run what is reported.
         The ``.keras`` copy goes first: saving ``.h5`` in Keras 3.15 drops the optimizer from the
         model's compile config in memory.
         """
@@ -376,6 +375,14 @@ class EmotionTask(Task):
                 return trainer.run_dir
         return target
 
+    def crop_record(self) -> dict:
+        """What the network does with the 48x48 face it takes: the card's account of its crop."""
+        crop = next((layer.size for layer in self.model.layers if layer.__class__.__name__ == "FaceCrop"), None)
+        if crop is None:
+            return {}
+        return {"crop_size": crop, "crop": "inside the model: a random crop per face in training, the centre "
+                "crop at inference (ten crops when test_time_augmentation is ten-crop); feed the 48x48 face"}
+
     def model_card(self, trainer) -> dict:
         metrics = trainer.metrics
         evaluation = self.evaluation or {}
@@ -384,7 +391,7 @@ class EmotionTask(Task):
             "task": self.name,
             "classes": list(FER_CLASSES),
             "input_shape": list(self.preprocessing.input_shape),
-            "preprocessing": self.preprocessing.to_dict(),
+            "preprocessing": {**self.preprocessing.to_dict(), **self.crop_record()},
             "metrics": {
                 "private_test_accuracy": metrics.get("test_accuracy"),
                 "private_test_macro_f1": metrics.get("test_macro_f1"),
@@ -404,6 +411,13 @@ class EmotionTask(Task):
             "training": {"epochs": trainer.current_epoch, "best_epoch": (self._best or {}).get("epoch"),
                          "fit_seconds": round(trainer.fit_seconds, 1), "batch_size": self.batch_size,
                          "class_weight_power": self.config.class_weight_power, "tuned": self.config.tune,
+                         "precision": trainer.config.precision, "optimizer": "SGD nesterov momentum 0.9",
+                         "learning_rate": self.hyperparameters.get("learning_rate"),
+                         "weight_decay": self.hyperparameters.get("weight_decay"),
+                         "label_smoothing": self.hyperparameters.get("label_smoothing"),
+                         "warmup_epochs": self.config.warmup_epochs, "schedule": "warm-up, then one cosine",
+                         "final_lr_fraction": self.config.final_lr_fraction,
+                         "rotation_degrees": self.config.rotation_degrees, "max_epochs": trainer.config.max_epochs,
                          "run": trainer.run_dir.name},
         }
 
@@ -424,6 +438,18 @@ class EmotionTask(Task):
             body = report_markdown(self.evaluation) + "\n\n![confusion matrix](confusion_matrix.png)"
             sections.append(("PrivateTest per class", body))
         return sections
+
+
+def learning_rate_factor(epoch: float, epochs: int, warmup_epochs: float, floor: float = 0.0) -> float:
+    """The schedule at a fractional ``epoch`` of ``epochs``: a linear warm-up over ``warmup_epochs``
+    (at most a quarter of the run), then one cosine from 1 down to ``floor`` at the run's end.
+
+    A function of the position alone, so a resumed run continues the same schedule."""
+    warmup = min(warmup_epochs, epochs / 4)
+    if epoch < warmup:
+        return (epoch + 1 / 64) / warmup if warmup else 1.0
+    progress = min(1.0, (epoch - warmup) / max(1e-9, epochs - warmup))
+    return floor + (1 - floor) * 0.5 * (1 + math.cos(math.pi * progress))
 
 
 def _macro_f1_metric(model) -> MacroF1:

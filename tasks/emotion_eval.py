@@ -78,8 +78,10 @@ def export_tflite(model, path: str | Path, quantize: bool = True) -> Path:
     """
     import tensorflow as tf
 
+    from trainer.export import float32_copy
+
     path = Path(path)
-    converter = tf.lite.TFLiteConverter.from_keras_model(model)
+    converter = tf.lite.TFLiteConverter.from_keras_model(float32_copy(model))
     if quantize:
         converter.optimizations = [tf.lite.Optimize.DEFAULT]
     # The converter prints its intermediate SavedModel's signature to stdout; keep the terminal clean.
@@ -160,7 +162,7 @@ def in_training_mask(faces: np.ndarray, training_faces: np.ndarray) -> np.ndarra
 
 
 # Test-time augmentation choices, fewest views first (a tie keeps the cheaper one).
-TTA_CHOICES = (("none", None), ("flip", 0), ("flip+shifts2", 2))
+TTA_CHOICES = ("none", "flip", "ten-crop")
 
 
 def predict_probabilities(model, faces: np.ndarray, batch_size: int = 256) -> np.ndarray:
@@ -190,8 +192,8 @@ def select_test_time_augmentation(model, faces: np.ndarray, labels: np.ndarray):
     """
     from tasks.emotion_model import with_test_time_augmentation
 
-    candidates = {name: model if shifts is None else with_test_time_augmentation(model, shifts)
-                  for name, shifts in TTA_CHOICES}
+    candidates = {name: model if name == "none" else with_test_time_augmentation(model, name)
+                  for name in TTA_CHOICES}
     accuracies = {name: evaluate_faces(candidate, faces, labels)["accuracy"] for name, candidate in candidates.items()}
     chosen = max(accuracies, key=lambda name: accuracies[name])  # the first of equals: fewest views
     return chosen, candidates[chosen], accuracies

@@ -25,6 +25,7 @@ def save_model_atomic(model, path: str | Path, include_optimizer: bool = True) -
     """
     if not include_optimizer:
         model = without_optimizer(model)
+    model = float32_copy(model)
     path = Path(path)
     optimizer = getattr(model, "optimizer", None)  # an uncompiled model has none
     needed = variables_size([*model.weights, *(optimizer.variables if optimizer else [])])
@@ -46,6 +47,28 @@ def without_optimizer(model):
     copy = type(model).from_config(model.get_config())
     copy.set_weights(model.get_weights())
     return copy
+
+
+def float32_copy(model):
+    """``model`` itself when every layer computes in float32; otherwise an uncompiled float32 copy with the
+    same weights. Mixed-precision training (``--precision bf16-mixed``) ships float32 files: bfloat16
+    convolutions have no TFLite kernel, and a float32 file runs everywhere."""
+    layers = getattr(model, "_flatten_layers", lambda: model.layers)()
+    if all(getattr(layer, "compute_dtype", "float32") == "float32" for layer in layers):
+        return model
+    copy = type(model).from_config(_float32_config(model.get_config()))
+    copy.set_weights(model.get_weights())
+    return copy
+
+
+def _float32_config(config):
+    if isinstance(config, dict):
+        if config.get("class_name") == "DTypePolicy" and isinstance(config.get("config"), dict):
+            return {**config, "config": {**config["config"], "name": "float32"}}
+        return {key: _float32_config(value) for key, value in config.items()}
+    if isinstance(config, list):
+        return [_float32_config(value) for value in config]
+    return config
 
 
 @contextlib.contextmanager
