@@ -243,7 +243,7 @@ class EmotionTask(Task):
         return True
 
     def _train_trial(self, trainer, hp, name: str, epochs: int, seed: int, budget: SearchBudget) -> float | None:
-        """One trial: the task's own fit (augmentation, class weights, mixup, schedule, TensorBoard,
+        """One trial: the task's own fit (crops, flips, class weights, schedule, TensorBoard,
         checkpoints) of ``hp`` on the tuning subset, in ``<run>/<name>``; returns its best PublicTest accuracy.
 
         An interrupted trial resumes from its checkpoints; the budget stops it at an epoch end.
@@ -433,7 +433,8 @@ class EmotionTask(Task):
     def report_sections(self, trainer) -> list[tuple[str, str]]:
         sections = []
         if self.search_rows:
-            sections.append(("Architecture search (top trials)", trials_markdown(self.search_rows)))
+            verdict = f"\n\n{signal_line(self.search_summary)}" if self.search_summary else ""
+            sections.append(("Architecture search (top trials)", trials_markdown(self.search_rows) + verdict))
         if self.evaluation:
             body = report_markdown(self.evaluation) + "\n\n![confusion matrix](confusion_matrix.png)"
             sections.append(("PrivateTest per class", body))

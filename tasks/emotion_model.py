@@ -99,7 +99,8 @@ class FaceCrop(keras.layers.Layer):
 class SoftTargetCrossentropy(keras.losses.Loss):
     """Cross-entropy on integer labels or on soft targets (rows summing to 1), with label smoothing.
 
-    Integer labels are what evaluation passes; mixup passes soft targets. ``label_smoothing`` 0 is
+    Integer labels are what training and evaluation pass; soft targets (a user's mixup) pass
+    through. ``label_smoothing`` 0 is
     exactly ``sparse_categorical_crossentropy``, the loss the shipped network was trained with.
     """
 
@@ -127,7 +128,7 @@ def as_soft_targets(y_true, num_classes: int = NUM_CLASSES):
 
 
 def hard_labels(y_true, num_classes: int = NUM_CLASSES):
-    """Integer labels from integer labels or soft targets (the larger share of a mixup pair)."""
+    """Integer labels from integer labels or soft targets (the larger share of a mixed pair)."""
     if _is_soft(y_true, num_classes):
         return tf.argmax(y_true, axis=-1, output_type=tf.int32)
     return tf.reshape(tf.cast(y_true, tf.int32), [-1])
@@ -172,25 +173,6 @@ def compile_emotion_model(model: keras.Model, learning_rate: float = 0.05, label
     return model
 
 
-def mixup(x, y, weights, seed: keras.random.SeedGenerator, alpha: float = 0.2, num_classes: int = NUM_CLASSES):
-    """Mixes each face with another of the batch (Zhang et al., 2018): (faces, soft targets, weights).
-
-    The class weights mix into the target, so the weighted cross-entropy of the mixture equals the
-    mixture of the two weighted cross-entropies exactly. Draws come from ``seed``, whose state a
-    checkpoint keeps, so a resumed run mixes as an uninterrupted one would.
-    """
-    first = keras.random.gamma(tf.shape(y)[:1], alpha, seed=seed)
-    share = first / (first + keras.random.gamma(tf.shape(y)[:1], alpha, seed=seed))
-    partner = keras.random.shuffle(tf.range(tf.shape(y)[0]), seed=seed)
-    x_share = tf.reshape(share, [-1, 1, 1, 1])
-    mixed = x_share * x + (1.0 - x_share) * tf.gather(x, partner)
-    a, b = share * weights, (1.0 - share) * tf.gather(weights, partner)
-    total = a + b
-    targets = (a[:, None] * tf.one_hot(y, num_classes)
-               + b[:, None] * tf.one_hot(tf.gather(y, partner), num_classes)) / total[:, None]
-    return mixed, targets, total
-
-
 class EmotionHyperModel(keras_tuner.HyperModel):
     """VGG-style CNNs: a random crop of the face, then blocks of convolutions (batch norm, ReLU) that
     double the width and halve the size, global average pooling, dropout and the softmax.
@@ -211,7 +193,7 @@ class EmotionHyperModel(keras_tuner.HyperModel):
         return getattr(self.defaults, name, fallback) if self.defaults is not None else fallback
 
     def build(self, hp: keras_tuner.HyperParameters) -> keras.Model:
-        filters = hp.Choice("filters", [24, 32, 48], default=32)
+        filters = hp.Choice("filters", [16, 24, 32, 48], default=32)
         blocks = hp.Int("blocks", 3, 4, default=4)
         convs = hp.Int("convs_per_block", 1, 3, default=2)
         dropout = hp.Float("dropout", 0.2, 0.5, step=0.1, default=0.4)

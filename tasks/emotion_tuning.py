@@ -266,6 +266,10 @@ def measure_seed_spread(train_trial, default_hp, config: TunerConfig, search_dir
     return scores
 
 
+# The best-worst trial spread must be at least this many seed spreads for the search to rank.
+RANKING_MARGIN = 2.0
+
+
 def search_signal(rows: list[dict], seed_scores: dict, default_values: dict, chance: float) -> dict:
     """Best and worst trial, their spread, and the seed-to-seed spread of the default configuration."""
     finished = [r for r in rows if r["score"] is not None]
@@ -280,7 +284,8 @@ def search_signal(rows: list[dict], seed_scores: dict, default_values: dict, cha
     if len(seeds) > 1:
         signal["seed_spread"] = round(max(seeds) - min(seeds), 4)
         if "trial_spread" in signal:
-            signal["ranks"] = bool(signal["trial_spread"] > signal["seed_spread"])
+            # A spread within twice the seed-to-seed noise could be two draws of one network.
+            signal["ranks"] = bool(signal["trial_spread"] >= RANKING_MARGIN * signal["seed_spread"])
     return signal
 
 
@@ -293,6 +298,10 @@ def signal_line(signal: dict) -> str:
         parts.append(f"seed spread of the default configuration {signal['seed_spread']:.4f} over "
                      f"{len(signal['seed_scores'])} seeds ({', '.join(f'{s:.4f}' for s in signal['seed_scores'])})")
     parts.append(f"majority-class rate {signal['majority_class_rate']:.4f}")
+    if "ranks" in signal:
+        ratio = signal["trial_spread"] / signal["seed_spread"] if signal["seed_spread"] else math.inf
+        verdict = "ranks" if signal["ranks"] else "does not rank: the trials differ by no more than noise"
+        parts.append(f"trial spread {ratio:.1f}x the seed spread (needs {RANKING_MARGIN:g}x): {verdict}")
     return "search: " + "; ".join(parts)
 
 

@@ -11,9 +11,9 @@ import keras_tuner
 import numpy as np
 import pytest
 
-from tasks.emotion import EmotionConfig, EmotionTask
+from tasks.emotion import EmotionConfig, EmotionTask, learning_rate_factor
 from tasks.emotion_eval import TFLiteClassifier, class_report
-from tasks.emotion_model import EmotionHyperModel, MacroF1, class_weights
+from tasks.emotion_model import EmotionHyperModel, FaceCrop, MacroF1, class_weights, with_test_time_augmentation
 from tasks.emotion_tuning import SearchBudget, distributed_role
 from tests.conftest import require_data
 from tests.tensorboard_events import read_tags
@@ -22,7 +22,7 @@ from trainer.datasets import FER_CLASSES
 from trainer.errors import UserError
 
 # A small network keeps each synthetic fit to a second or two.
-SMALL = {"blocks": 3, "filters": 16, "convs_per_block": 1, "dense": 0}
+SMALL = {"blocks": 3, "filters": 16, "convs_per_block": 1}
 
 
 def write_fer_npz(directory, per_split=(64, 21, 21), seed=0, copied=7):
@@ -86,9 +86,58 @@ def test_hypermodel_defaults_and_searched_values_build():
     hp = keras_tuner.HyperParameters()
     model = EmotionHyperModel().build(hp)
     assert model.input_shape == (None, 48, 48, 1) and model.output_shape == (None, 7)
-    assert hp.get("blocks") == 4 and hp.get("batch_norm") is True
+    assert hp.get("blocks") == 4 and hp.get("convs_per_block") == 2 and hp.get("crop_size") == 44
+    # The recipe: 4 blocks of 2 convolutions from 32 filters, 1.18M weights; SGD with real decay.
+    assert 1_170_000 < model.count_params() < 1_185_000
+    assert isinstance(model.optimizer, keras.optimizers.SGD) and model.optimizer.nesterov
+    assert model.optimizer.weight_decay == pytest.approx(5e-3) and model.loss.label_smoothing == 0.1
+    assert sum(isinstance(layer, keras.layers.Conv2D) for layer in model.layers) == 8
     small = EmotionHyperModel().build(small_hyperparameters())
     assert small.count_params() < model.count_params() / 10
+
+
+def test_config_flags_set_the_default_point_of_the_search():
+    hp = keras_tuner.HyperParameters()
+    EmotionHyperModel(defaults=EmotionConfig(crop_size=42, learning_rate=0.02, weight_decay=1e-3)).build(hp)
+    assert (hp.get("crop_size"), hp.get("learning_rate"), hp.get("weight_decay")) == (42, 0.02, 1e-3)
+
+
+def test_face_crop_draws_an_offset_per_face_in_training_and_takes_the_centre_at_inference():
+    faces = np.arange(8 * 48 * 48, dtype="float32").reshape(8, 48, 48, 1)
+    crop = FaceCrop(44, seed=1)
+    centre = crop(faces, training=False).numpy()
+    np.testing.assert_array_equal(centre, faces[:, 2:46, 2:46])
+    cropped = crop(faces, training=True).numpy()
+    assert cropped.shape == (8, 44, 44, 1)
+    offsets = []
+    for face, out in zip(faces, cropped, strict=True):  # every output is an exact, unresized window
+        top, left = divmod(int(out[0, 0, 0] - face[0, 0, 0]), 48)
+        np.testing.assert_array_equal(out, face[top:top + 44, left:left + 44])
+        offsets.append((top, left))
+    assert len(set(offsets)) > 1  # not one offset for the whole batch, as keras.layers.RandomCrop
+
+
+def test_ten_crop_averages_the_corners_the_centre_and_their_mirrors():
+    model = EmotionHyperModel().build(small_hyperparameters())
+    faces = np.random.default_rng(0).uniform(0, 1, (3, 48, 48, 1)).astype("float32")
+    ten = with_test_time_augmentation(model, "ten-crop")
+    assert ten.input_shape == (None, 48, 48, 1)
+    network = keras.Model(model.get_layer("face_crop").output, model.output)
+    views = [faces[:, top:top + 44, left:left + 44] for top, left in ((0, 0), (0, 4), (4, 0), (4, 4), (2, 2))]
+    views += [v[:, :, ::-1] for v in views]
+    expected = np.mean([network(v).numpy() for v in views], axis=0)
+    np.testing.assert_allclose(ten(faces).numpy(), expected, atol=1e-5)
+    flip = with_test_time_augmentation(model, "flip")(faces).numpy()
+    np.testing.assert_allclose(flip, (model(faces).numpy() + model(faces[:, :, ::-1]).numpy()) / 2, atol=1e-5)
+
+
+def test_schedule_warms_up_then_anneals_once_to_the_floor():
+    values = [learning_rate_factor(e / 10, 40, 2.0) for e in range(0, 400)]
+    assert values[0] < 0.05 and learning_rate_factor(2.0, 40, 2.0) == pytest.approx(1.0)
+    assert max(values) == pytest.approx(1.0) and learning_rate_factor(40, 40, 2.0) == pytest.approx(0.0, abs=1e-9)
+    peak = values.index(max(values))
+    assert all(a >= b for a, b in zip(values[peak:], values[peak + 1:], strict=False))  # one cosine, no restart
+    assert learning_rate_factor(0.5, 4, 2.0) == pytest.approx(learning_rate_factor(0.5, 4, 1.0))  # warm-up <= 1/4
 
 
 def test_batch_norm_statistics_keep_up_within_a_short_trial():
@@ -116,6 +165,10 @@ def test_config_rejects_bad_options():
         EmotionConfig(model="weights.txt")
     with pytest.raises(UserError, match="does not apply to task emotion"):
         EmotionTask.from_options({"epsilon": 0.1})
+    with pytest.raises(UserError, match="--crop-size 50 does not fit a 48x48 face"):
+        EmotionConfig(crop_size=50)
+    with pytest.raises(UserError, match="--weight-decay -0.1 must be at least 0"):
+        EmotionConfig(weight_decay=-0.1)
 
 
 # --- the whole job ---------------------------------------------------------------------------
@@ -146,7 +199,8 @@ def test_run_selects_on_public_test_and_exports_card_h5_and_tflite(trained, tmp_
     models = tmp_path / "models"
     card = json.loads((models / "emotion.json").read_text())
     assert card["classes"] == list(FER_CLASSES) and card["input_shape"] == [48, 48, 1]
-    assert card["preprocessing"] == {"size": 48, "grayscale": True, "scale": 1 / 255}
+    assert {k: card["preprocessing"][k] for k in ("size", "grayscale", "scale", "crop_size")} == {
+        "size": 48, "grayscale": True, "scale": 1 / 255, "crop_size": 44}
     assert card["tflite"] == "emotion.tflite" and card["seed"] == trainer.config.seed
     assert card["metrics"]["private_test_accuracy"] == pytest.approx(trainer.metrics["test_accuracy"])
     # The clean figure leaves out the 7 PrivateTest faces copied from Training, and only those.
@@ -195,7 +249,7 @@ def test_test_time_augmentation_ships_inside_one_h5_with_the_single_network_besi
     single_card = json.loads((models / "emotion.json").read_text())
     faces = task.split("test")[0][:5]
     single = keras.models.load_model(models / "emotion.h5", compile=False)(faces).numpy()
-    monkeypatch.setattr("tasks.emotion_eval.TTA_CHOICES", (("flip", 0),))  # force a replacement
+    monkeypatch.setattr("tasks.emotion_eval.TTA_CHOICES", ("flip",))  # force a replacement
     add_test_time_augmentation(models / "emotion.h5", task.data_dir)
     card = json.loads((models / "emotion.json").read_text())
     assert card["test_time_augmentation"]["chosen"] == "flip"
@@ -289,7 +343,8 @@ def test_search_trains_trials_through_the_trainer_measures_seed_spread_and_retra
     # The first trial is the default point; its seed-42 score and the seed-43 rerun give the seed spread.
     first = json.loads((search / "trial_0" / "trial.json").read_text())
     assert first["hyperparameters"]["values"]["filters"] == SMALL["filters"]
-    assert first["hyperparameters"]["values"]["block"] == "vgg" and first["hyperparameters"]["values"]["mixup"] is False
+    values = first["hyperparameters"]["values"]
+    assert values["crop_size"] == 44 and values["dropout"] == 0.4
     signal = json.loads((search / "signal.json").read_text())
     seed_43 = json.loads((search / "seeds.json").read_text())["43"]
     assert signal["seed_scores"] == [round(first["score"], 4), round(seed_43, 4)]
@@ -342,19 +397,31 @@ def test_the_budget_stops_a_trial_at_an_epoch_end_keeps_it_and_starts_no_other(
     assert json.loads((search / "budget.json").read_text())["spent_seconds"] >= spent
 
 
-def test_mixup_and_label_smoothing_train_and_keep_integer_label_metrics(tmp_path, trainer_config):
-    task = make_task(tmp_path)
+def test_label_smoothing_and_class_weights_train_and_keep_integer_label_metrics(tmp_path, trainer_config):
+    task = make_task(tmp_path, class_weight_power=0.5, rotation_degrees=10.0)
     hp = small_hyperparameters()
-    hp.Fixed("mixup", True)
-    hp.Fixed("label_smoothing", 0.1)
-    hp.Fixed("block", "residual")
+    hp.Fixed("label_smoothing", 0.2)
     task.hyperparameters = hp
-    trainer = Trainer(trainer_config(max_epochs=1, run_name="mix"))
+    trainer = Trainer(trainer_config(max_epochs=1, run_name="smooth"))
     trainer.fit(task)
-    assert task._mixup and task.model.loss.label_smoothing == 0.1
+    assert task.model.loss.label_smoothing == 0.2
+    assert any(isinstance(layer, keras.layers.RandomRotation) for layer in task.augmentation.layers)
     assert 0.0 <= trainer.metrics["train_accuracy"] <= 1.0 and np.isfinite(trainer.metrics["train_loss"])
     assert 0.0 <= trainer.metrics["val_macro_f1"] <= 1.0
-    assert any(isinstance(layer, keras.layers.Add) for layer in task.model.layers)
+
+
+def test_bf16_mixed_training_exports_float32_h5_and_tflite(tmp_path, trainer_config):
+    task = make_task(tmp_path)
+    task.hyperparameters = small_hyperparameters()
+    trainer = Trainer(trainer_config(max_epochs=1, run_name="bf16", precision="bf16-mixed"))
+    task.run(trainer)
+    assert task.model.layers[2].compute_dtype == "bfloat16"  # trained in mixed precision
+    exported = keras.models.load_model(tmp_path / "models" / "emotion.h5", compile=False)
+    assert {layer.compute_dtype for layer in exported._flatten_layers()} == {"float32"}
+    assert all(w.dtype == "float32" for w in exported.weights)
+    faces = task.split("test")[0][:2]
+    np.testing.assert_allclose(TFLiteClassifier(tmp_path / "models" / "emotion.tflite")(faces[:1]),
+                               exported(faces[:1]).numpy()[0], atol=2e-2)
 
 
 def test_bayesian_without_scikit_learn_is_refused_clearly(tmp_path, monkeypatch):
@@ -416,7 +483,7 @@ def test_cli_fit_and_test_on_real_fer2013(data_dir, tmp_path, monkeypatch):
     assert missing.exit_code == 2 and "Traceback" not in missing.output
 
 
-def test_resume_with_augmentation_and_mixup_is_bit_for_bit(tmp_path, trainer_config):
+def test_resume_with_crops_flips_and_rotation_is_bit_for_bit(tmp_path, trainer_config):
     from trainer import Callback
 
     class StopAfterOneEpoch(Callback):
@@ -424,10 +491,8 @@ def test_resume_with_augmentation_and_mixup_is_bit_for_bit(tmp_path, trainer_con
             trainer.should_stop = True
 
     def task():
-        made = make_task(tmp_path)
-        hp = small_hyperparameters()
-        hp.Fixed("mixup", True)
-        made.hyperparameters = hp
+        made = make_task(tmp_path, rotation_degrees=10.0)
+        made.hyperparameters = small_hyperparameters()
         return made
 
     straight = task()
@@ -438,6 +503,6 @@ def test_resume_with_augmentation_and_mixup_is_bit_for_bit(tmp_path, trainer_con
     resumed = task()
     Trainer(trainer_config(max_epochs=2, run_name="split", resume=True)).fit(resumed)
 
-    assert resumed._mixup
+    assert resumed.model.get_layer("face_crop").size == 44
     for a, b in zip(straight.model.get_weights(), resumed.model.get_weights(), strict=True):
         np.testing.assert_array_equal(a, b)
