@@ -53,7 +53,7 @@ from tasks.face_preprocessing import FacePreprocessing, preprocess_faces
 from trainer import Task
 from trainer.datasets import FER_CLASSES, load_fer2013
 from trainer.errors import UserError
-from trainer.export import load_model_file, read_model_card, save_model_atomic, write_model_card
+from trainer.export import float32_copy, load_model_file, read_model_card, save_model_atomic, write_model_card
 from trainer.files import atomic_path, write_atomic
 from trainer.model_checkpoint import ModelCheckpoint
 
@@ -465,9 +465,13 @@ def _macro_f1_metric(model) -> MacroF1:
 
 
 def _inference_copy(model) -> keras.Model:
-    """The trained network with a fresh, unbuilt optimizer: the .h5 then holds no Adam moments (a third the size)."""
-    copy = keras.models.clone_model(model)
-    copy.set_weights(model.get_weights())
+    """The trained network in float32 with a fresh, unbuilt optimizer: the .h5 holds no optimizer state,
+    and the test-time augmentation is chosen and reported on the float32 network that ships, also after
+    ``--precision bf16-mixed`` training."""
+    copy = float32_copy(model)
+    if copy is model:
+        copy = keras.models.clone_model(model)
+        copy.set_weights(model.get_weights())
     return compile_emotion_model(copy)
 
 
