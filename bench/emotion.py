@@ -63,6 +63,8 @@ def main() -> None:
     in_training = in_training_mask(faces, fer.splits["Training"][0])
     x = preprocess_faces(faces, spec)
 
+    from tasks.emotion import single_network
+
     shipped = load_model_file(model_path, custom_objects={"MacroF1": MacroF1})
     single = single_network(shipped)
 
@@ -111,26 +113,6 @@ def main() -> None:
     figures["search"] = search_signal(Path(args.search)) if args.search else card.get("search")
     figures["commands"] = card.get("commands", [card.get("command")])
     print(json.dumps(figures, indent=2))
-
-
-def single_network(shipped):
-    """The single network of a shipped model, taking the 48x48 face (its centre crop when trained on crops).
-
-    A test-time-augmented model holds the network as its one nested model; after ten-crop that
-    network takes the crop, so the centre crop goes back in front of it.
-    """
-    import keras
-
-    from tasks.emotion_model import FaceCrop
-
-    nested = next((layer for layer in shipped.layers if isinstance(layer, keras.Model)), None)
-    if nested is None:
-        return shipped
-    size = nested.input_shape[1]
-    if size == shipped.input_shape[1]:
-        return nested
-    face = keras.Input(shipped.input_shape[1:], name="face")
-    return keras.Model(face, nested(FaceCrop(size, name="face_crop")(face)), name="single_network")
 
 
 def epoch_seconds(card: dict, training, batches: int) -> dict:
