@@ -270,6 +270,23 @@ def test_test_time_augmentation_ships_inside_one_h5_with_the_single_network_besi
     assert main(["--test-time-augmentation", str(models / "emotion.h5"), "--data-dir", task.data_dir]) == 2
 
 
+def test_live_model_is_the_single_network_with_its_own_card(trained, tmp_path):
+    from tasks.emotion import export_live_model
+
+    task, _ = trained
+    models = tmp_path / "models"
+    path = export_live_model(models / "emotion.h5", task.data_dir)
+    card = json.loads(path.with_suffix(".json").read_text())
+    assert path.name == "emotion_live.h5" and card["tflite"] == "emotion_live.tflite"
+    assert "test_time_augmentation" not in card and card["role"].startswith("live's default")
+    live = keras.models.load_model(path, compile=False)
+    assert live.input_shape == (None, 48, 48, 1)
+    faces, labels = task.split("test")
+    assert card["metrics"]["private_test_accuracy"] == pytest.approx(
+        float(np.mean(live(faces).numpy().argmax(1) == labels)), abs=1e-6)
+    assert card["commands"][-1].endswith("--live-model " + str(models / "emotion.h5"))
+
+
 def test_a_worse_model_does_not_replace_the_shipped_one(trained, tmp_path, trainer_config):
     card_path = tmp_path / "models" / "emotion.json"
     card = json.loads(card_path.read_text())
