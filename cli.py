@@ -17,7 +17,7 @@ from typing import Annotated, Any
 
 import typer
 
-from trainer.errors import UserError
+from common.errors import UserError
 from trainer.options import NUMBER
 from trainer.shipped import find_model
 
@@ -352,8 +352,9 @@ def lr_find(ctx: typer.Context) -> None:
     _quiet_tensorflow()
 
     def action():
+        from callbacks.lr_finder import LearningRateFinder
         from trainer import TrainerConfig
-        from trainer.lr_finder import LearningRateFinder, find_learning_rate
+        from trainer.tuning import find_learning_rate
 
         built = parsed.spec.load().from_options(parsed.task)
         sweep = {k: v for k, v in parsed.own.items() if k != "data_dir"}
@@ -410,7 +411,7 @@ def report(logdir: LogDir = Path("logs")) -> None:
     """Gather every run under LOGDIR into LOGDIR/REPORT.md."""
 
     def action():
-        from trainer.errors import UserError
+        from common.errors import UserError
         from trainer.report import gather_reports
 
         try:

@@ -30,8 +30,8 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 def bench(dataset: str, modes: list[str], seed: int, figures: str | None = None) -> dict:
     import numpy as np
 
-    from tasks.adversarial import AdversarialConfig, AdversarialTask
-    from tasks.simple_generator import AttackConfig, attack, make_pairs
+    from tasks.adversarial.generator import AttackConfig, attack, make_pairs
+    from tasks.adversarial.task import AdversarialConfig, AdversarialTask
     from trainer.export import load_model_file
 
     task = AdversarialTask(AdversarialConfig(dataset=dataset))
@@ -77,8 +77,8 @@ def save_grid(task, originals, samples, result, path: Path) -> str:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from tasks.simple_generator import grid_figure
-    from trainer.files import atomic_path
+    from common.files import atomic_path
+    from tasks.adversarial.generator import grid_figure
 
     figure = grid_figure(task.model, originals, samples, result, task.spec.classes)
     with atomic_path(path) as tmp:

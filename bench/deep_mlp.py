@@ -63,9 +63,9 @@ def grad_cost(depth: int = 40, activation: str = "lecun", intervals=(None, 100, 
     """
     import keras
 
-    from tasks.deep_mlp import DeepMLPTask
+    from callbacks.gradients import GradientHistogram
+    from tasks.deep_mlp.task import DeepMLPTask
     from trainer import Trainer, TrainerConfig
-    from trainer.gradients import GradientHistogram
 
     study = DeepMLPTask()
     samples: dict[str, list[tuple[float, float]]] = {_setting(i): [] for i in intervals}
@@ -111,7 +111,7 @@ def bare_cell(arrays, depth: int, activation: str, epochs: int = 3) -> dict:
     import keras
     import tensorflow as tf
 
-    from tasks.activations import ACTIVATIONS
+    from tasks.deep_mlp.activations import ACTIVATIONS
 
     (x_train, y_train), validation, (x_test, y_test) = arrays
     probe_x, probe_y = tf.constant(x_train[:128]), tf.constant(y_train[:128])
@@ -145,8 +145,8 @@ def grid(depths=(5, 20, 40), activations=("relu", "tanh", "sigmoid", "lecun")) -
     import keras
 
     from callbacks import LearningRateMonitor, TerminateOnNaN
-    from tasks.deep_mlp import DeepMLPConfig, DeepMLPTask
-    from tasks.deep_mlp_study import Study
+    from tasks.deep_mlp.study import Study
+    from tasks.deep_mlp.task import DeepMLPConfig, DeepMLPTask
     from trainer import Trainer, TrainerConfig
 
     arrays = load_arrays()
@@ -190,7 +190,7 @@ def loop(depth: int = 20, activation: str = "tanh", rounds: int = 3) -> dict:
     no export; CPU seconds of the fastest of ``rounds`` interleaved runs (tracing included)."""
     import keras
 
-    from tasks.deep_mlp import DeepMLPTask
+    from tasks.deep_mlp.task import DeepMLPTask
     from trainer import Trainer, TrainerConfig
 
     study = DeepMLPTask()
@@ -226,8 +226,8 @@ def init_ratio(depths=(5, 20, 40), seeds=(42, 43, 44), activations=("relu", "tan
     import keras
     import numpy as np
 
-    from tasks.activations import ACTIVATIONS
-    from trainer.gradients import GradientProbe
+    from callbacks.gradients import GradientProbe
+    from tasks.deep_mlp.activations import ACTIVATIONS
 
     (x_train, y_train), _, _ = load_arrays()
     mean, sd = x_train.mean(axis=0), x_train.std(axis=0) + 1e-7
@@ -258,8 +258,8 @@ def init_ratio(depths=(5, 20, 40), seeds=(42, 43, 44), activations=("relu", "tan
 
 def render(run: str) -> dict:
     """Rewrites a finished run's table, figures and report from its study.json with the code at hand."""
-    from tasks.deep_mlp import DeepMLPConfig, DeepMLPTask
-    from tasks.deep_mlp_study import Study
+    from tasks.deep_mlp.study import Study
+    from tasks.deep_mlp.task import DeepMLPConfig, DeepMLPTask
 
     results = json.loads((Path(run) / "study.json").read_text())
     config = json.loads((Path(run) / "config.json").read_text())["task_config"]

@@ -41,6 +41,7 @@ def main() -> None:
     args = parser.parse_args()
 
 
+    from data.datasets import load_fer2013
     from tasks.emotion_eval import (
         TFLiteClassifier,
         evaluate_faces,
@@ -51,7 +52,6 @@ def main() -> None:
     )
     from tasks.emotion_model import MacroF1
     from tasks.face_preprocessing import FacePreprocessing, preprocess_faces
-    from trainer.datasets import load_fer2013
     from trainer.export import load_model_file, read_model_card
 
     load_before = os.getloadavg()[0]

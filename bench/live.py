@@ -26,13 +26,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import numpy as np  # noqa: E402
 
+from common.errors import UserError  # noqa: E402
+from data.datasets import resolve_data_dir  # noqa: E402
 from live import LiveConfig, run_live  # noqa: E402
 from live.capture import quiet_opencv  # noqa: E402
 from live.classifier import EmotionClassifier  # noqa: E402
 from live.detector import BlazeFaceDetector, Box, HaarDetector  # noqa: E402
 from live.evaluation import read_predictions, score_segments  # noqa: E402
-from trainer.datasets import resolve_data_dir  # noqa: E402
-from trainer.errors import UserError  # noqa: E402
 
 
 def end_to_end(video: Path, model: str, repeats: int) -> tuple[list[dict], list[dict]]:

@@ -28,10 +28,10 @@ sys.path.insert(0, str(ROOT))
 
 import numpy as np  # noqa: E402
 
+from common.errors import UserError  # noqa: E402
+from data.datasets import resolve_data_dir  # noqa: E402
 from live.detector import BlazeFaceDetector, Box  # noqa: E402
 from live.face_video import pick_rows, write_face_video  # noqa: E402
-from trainer.datasets import resolve_data_dir  # noqa: E402
-from trainer.errors import UserError  # noqa: E402
 
 
 def build_video(data_dir: Path, out: Path, per_emotion: int) -> tuple[Path, dict]:

@@ -74,8 +74,8 @@ def load(path: str):
 def accuracies(model, x, y, dataset: str, args, pgd_images: int) -> dict:
     from dataclasses import replace
 
-    from tasks.attacks import AttackConfig, accuracy_under_attack, strong_attacks, worst_case_accuracy
-    from tasks.robust import RECIPES
+    from tasks.robust.attacks import AttackConfig, accuracy_under_attack, strong_attacks, worst_case_accuracy
+    from tasks.robust.task import RECIPES
 
     epsilon = RECIPES[dataset].epsilon
     attacks = strong_attacks(epsilon, args.steps, args.restarts)
@@ -117,7 +117,7 @@ def generator_attack(model, x, y, samples: list[int], args, epsilon: float):
     """The adversarial task's attack on every (sample, other class) pair; the summary counts only real targets."""
     import numpy as np
 
-    from tasks.simple_generator import AttackConfig, attack, make_pairs
+    from tasks.adversarial.generator import AttackConfig, attack, make_pairs
 
     pairs = make_pairs(samples, 10)
     result = attack(model, x[pairs.samples], pairs.targets, AttackConfig(max_rounds=args.max_rounds), pairs.samples)
@@ -146,9 +146,9 @@ def grid(dataset: str, standard, robust, x, samples, results, path: Path) -> Non
     import matplotlib.pyplot as plt
     import numpy as np
 
+    from common.files import atomic_path
+    from tasks.adversarial.generator import grid_figure
     from tasks.classifiers import spec_for
-    from tasks.simple_generator import grid_figure
-    from trainer.files import atomic_path
 
     names = spec_for(dataset).classes
     panels = []
@@ -174,7 +174,7 @@ def bench_dataset(dataset: str, args) -> dict:
     tf.get_logger().setLevel("ERROR")
 
     from tasks.classifiers import load_images
-    from tasks.robust import RECIPES
+    from tasks.robust.task import RECIPES
     from trainer.export import read_model_card
 
     keras.utils.set_random_seed(args.seed)

@@ -23,8 +23,8 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
 
+from data.datasets import DataError, load_mnist  # noqa: E402
 from trainer import Callback, Task, Trainer, TrainerConfig  # noqa: E402
-from trainer.datasets import DataError, load_mnist  # noqa: E402
 
 
 def mnist_arrays():

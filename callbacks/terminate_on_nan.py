@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 
-from trainer.callback import Callback
+from callbacks.callback import Callback
 
 
 class TerminateOnNaN(Callback):

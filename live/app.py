@@ -12,13 +12,13 @@ from pathlib import Path
 
 import numpy as np
 
+from common.errors import UserError
+from common.files import publish, temp_file_beside
 from live.capture import Frame, FrameGrabber, Source, quiet_opencv
 from live.classifier import EmotionClassifier
 from live.detector import DETECTORS, crop, make_detector
 from live.tracker import FaceTracker
 from live.view import LiveState, NoView, PlainPrinter, Prediction, RichView
-from trainer.errors import UserError
-from trainer.files import publish, temp_file_beside
 
 VIEWS = ("auto", "rich", "plain", "none")
 

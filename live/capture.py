@@ -13,7 +13,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from trainer.errors import UserError
+from common.errors import UserError
 
 
 @dataclass(frozen=True)

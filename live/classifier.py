@@ -13,8 +13,8 @@ from pathlib import Path
 
 import numpy as np
 
+from common.errors import UserError
 from tasks.face_preprocessing import FacePreprocessing, preprocess_faces
-from trainer.errors import UserError
 from trainer.export import load_model_file, read_model_card
 
 

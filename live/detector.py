@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from trainer.errors import UserError
+from common.errors import UserError
 
 DETECTORS = ("blazeface", "haar")
 

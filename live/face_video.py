@@ -14,8 +14,8 @@ from pathlib import Path
 
 import numpy as np
 
-from trainer.errors import UserError
-from trainer.files import atomic_path, write_atomic
+from common.errors import UserError
+from common.files import atomic_path, write_atomic
 
 EMOTIONS = ("angry", "disgust", "fear", "happy", "sad", "surprise", "neutral")
 WIDTH, HEIGHT, FPS, FRAMES_PER_SEGMENT = 640, 480, 15, 15

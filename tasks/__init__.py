@@ -14,7 +14,7 @@ import os
 import sys
 from dataclasses import dataclass
 
-from trainer.errors import UserError
+from common.errors import UserError
 
 ENTRY_POINT_GROUP = "trainlab.tasks"
 
@@ -47,17 +47,17 @@ class TaskSpec:
 BUILT_IN: dict[str, TaskSpec] = {
     spec.name: spec
     for spec in (
-        TaskSpec("toy", "tasks.toy:ToyTask", "a tiny classifier on random data: proves the Trainer in seconds",
-                 "tasks.toy_config:ToyConfig"),
-        TaskSpec("deep-mlp", "tasks.deep_mlp:DeepMLPTask",
+        TaskSpec("toy", "tasks.toy.task:ToyTask", "a tiny classifier on random data: proves the Trainer in seconds",
+                 "tasks.toy.config:ToyConfig"),
+        TaskSpec("deep-mlp", "tasks.deep_mlp.task:DeepMLPTask",
                  "MNIST MLPs of 5/20/40 layers x relu/tanh/sigmoid/lecun: the vanishing-gradient study",
-                 "tasks.deep_mlp_config:DeepMLPConfig"),
-        TaskSpec("adversarial", "tasks.adversarial:AdversarialTask",
+                 "tasks.deep_mlp.config:DeepMLPConfig"),
+        TaskSpec("adversarial", "tasks.adversarial.task:AdversarialTask",
                  "CNN on MNIST or CIFAR-10, then simple-generator adversarial examples against it",
-                 "tasks.adversarial_config:AdversarialConfig"),
-        TaskSpec("robust", "tasks.robust:RobustTask",
+                 "tasks.adversarial.config:AdversarialConfig"),
+        TaskSpec("robust", "tasks.robust.task:RobustTask",
                  "adversarial training (PGD / FGSM) of a classifier that resists those attacks",
-                 "tasks.robust_config:RobustConfig"),
+                 "tasks.robust.config:RobustConfig"),
         TaskSpec("emotion", "tasks.emotion:EmotionTask",
                  "7-class FER2013 emotion CNN, searched with KerasTuner, exported to models/emotion.h5",
                  "tasks.emotion_config:EmotionConfig"),

@@ -11,8 +11,8 @@ from dataclasses import dataclass
 import keras
 import numpy as np
 
-from trainer.datasets import CIFAR10_CLASSES, load_cifar10, load_mnist
-from trainer.errors import UserError
+from common.errors import UserError
+from data.datasets import CIFAR10_CLASSES, load_cifar10, load_mnist
 
 MNIST_CLASSES = tuple(str(digit) for digit in range(10))
 

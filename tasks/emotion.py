@@ -15,6 +15,10 @@ import keras_tuner
 import numpy as np
 import tensorflow as tf
 
+from callbacks.model_checkpoint import ModelCheckpoint
+from common.errors import UserError
+from common.files import atomic_path, write_atomic
+from data.datasets import FER_CLASSES, load_fer2013
 from tasks.emotion_config import EmotionConfig
 from tasks.emotion_eval import (
     class_report,
@@ -52,11 +56,7 @@ from tasks.emotion_tuning import (
 )
 from tasks.face_preprocessing import FacePreprocessing, preprocess_faces
 from trainer import Task
-from trainer.datasets import FER_CLASSES, load_fer2013
-from trainer.errors import UserError
 from trainer.export import float32_copy, load_model_file, read_model_card, save_model_atomic, write_model_card
-from trainer.files import atomic_path, write_atomic
-from trainer.model_checkpoint import ModelCheckpoint
 
 SPLITS = {"train": "Training", "val": "PublicTest", "test": "PrivateTest"}
 

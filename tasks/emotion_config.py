@@ -5,8 +5,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
+from common.errors import UserError
 from tasks.emotion_tuning import TUNERS, TunerConfig
-from trainer.errors import UserError
 from trainer.shipped import find_model
 
 

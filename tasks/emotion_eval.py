@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
-from trainer.files import write_bytes_atomic
+from common.files import write_bytes_atomic
 
 
 def class_report(confusion: np.ndarray, classes) -> dict:
@@ -173,7 +173,7 @@ def predict_probabilities(model, faces: np.ndarray, batch_size: int = 256) -> np
 def evaluate_faces(model, faces: np.ndarray, labels: np.ndarray, in_training: np.ndarray | None = None) -> dict:
     """Accuracy, macro F1, per-class scores and confusion matrix of ``model`` on ``faces``, plus the
     accuracy on the faces not in Training when ``in_training`` marks the duplicates."""
-    from trainer.datasets import FER_CLASSES
+    from data.datasets import FER_CLASSES
 
     predicted = predict_probabilities(model, faces).argmax(axis=1)
     confusion = np.zeros((len(FER_CLASSES), len(FER_CLASSES)), np.int64)

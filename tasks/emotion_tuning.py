@@ -24,9 +24,9 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from trainer.callback import Callback
-from trainer.errors import UserError
-from trainer.files import write_atomic
+from callbacks.callback import Callback
+from common.errors import UserError
+from common.files import write_atomic
 
 TUNERS = ("hyperband", "bayesian", "random")
 

@@ -29,7 +29,7 @@ def keras_session():
 @pytest.fixture
 def data_dir() -> Path:
     """The real data directory. In CI a missing data set fails the test; elsewhere it is skipped."""
-    from trainer.datasets import resolve_data_dir
+    from data.datasets import resolve_data_dir
 
     return resolve_data_dir()
 

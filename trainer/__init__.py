@@ -1,6 +1,12 @@
-"""trainlab's generic trainer: a Lightning-style loop for Keras 3 with TensorBoard logging."""
+"""trainlab's generic trainer: a Lightning-style loop for Keras 3 with TensorBoard logging.
 
-from trainer.callback import Callback, KerasCallbackAdapter
+It owns the loop and its contracts (``Task``, ``TrainerConfig``), checkpoints, distribution, logging,
+reports and model files, and knows no task and no data set. It may import ``common`` and ``callbacks``
+(the ones it installs by default); never ``tasks`` or ``data``. ``Callback`` is re-exported from
+``callbacks`` for user code written as ``from trainer import Callback``.
+"""
+
+from callbacks.callback import Callback, KerasCallbackAdapter
 from trainer.config import TrainerConfig
 from trainer.task import Task
 

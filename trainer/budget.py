@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 
-from trainer.errors import UserError
+from common.errors import UserError
 
 
 class TimeBudget:

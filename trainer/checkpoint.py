@@ -19,9 +19,9 @@ from pathlib import Path
 
 import tensorflow as tf
 
-from trainer.errors import UserError
+from common.errors import UserError
+from common.files import disk_space, sync_files, sync_folder, write_atomic
 from trainer.export import variables_size
-from trainer.files import disk_space, sync_files, sync_folder, write_atomic
 
 # Test hook (tests/trainer/test_reliability.py): with this set to N, the process stops after
 # checkpoint N's variables are on disk and before the index names them, so a test can kill it there.

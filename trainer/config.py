@@ -6,7 +6,7 @@ import dataclasses
 import re
 from dataclasses import dataclass, field
 
-from trainer.errors import UserError
+from common.errors import UserError
 
 STRATEGIES = ("default", "mirrored", "multi-worker")
 PROGRESS_MODES = ("auto", "rich", "plain", "none")

@@ -8,7 +8,7 @@ import os
 
 import tensorflow as tf
 
-from trainer.errors import UserError
+from common.errors import UserError
 
 
 class StrategyError(UserError):

@@ -1,5 +1,5 @@
-"""Errors a user can fix: the CLI prints their message on one line and exits non-zero."""
+"""``trainer.errors.UserError``, as user code and plug-ins imported it before ``common/`` existed."""
 
+from common.errors import UserError
 
-class UserError(Exception):
-    """Bad input from the user; the message names the bad value and the fix."""
+__all__ = ["UserError"]

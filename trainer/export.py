@@ -11,8 +11,8 @@ from pathlib import Path
 
 import numpy as np
 
-from trainer.errors import UserError
-from trainer.files import atomic_path, write_atomic
+from common.errors import UserError
+from common.files import atomic_path, write_atomic
 
 
 def save_model_atomic(model, path: str | Path, include_optimizer: bool = True) -> Path:

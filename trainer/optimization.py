@@ -13,8 +13,8 @@ import contextlib
 
 import keras
 
+from common.errors import UserError
 from trainer.config import TrainerConfig
-from trainer.errors import UserError
 
 POLICIES = {"32": "float32", "bf16-mixed": "mixed_bfloat16", "16-mixed": "mixed_float16"}
 

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from trainer.errors import UserError
+from common.errors import UserError
 
 SCALARS = (int, float, str, bool, Path)
 

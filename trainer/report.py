@@ -9,8 +9,8 @@ import sys
 from importlib import metadata
 from pathlib import Path
 
-from trainer.errors import UserError
-from trainer.files import write_atomic
+from common.errors import UserError
+from common.files import write_atomic
 from trainer.profiler import profile_table
 
 PACKAGES = ("keras", "tensorflow", "tensorboard", "keras-tuner", "numpy", "opencv-python-headless", "rich", "typer")

@@ -6,8 +6,8 @@ import dataclasses
 import re
 from typing import Any, ClassVar
 
-from trainer.callback import Callback
-from trainer.errors import UserError
+from callbacks.callback import Callback
+from common.errors import UserError
 
 
 class Task(Callback):

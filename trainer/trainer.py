@@ -15,20 +15,20 @@ from pathlib import Path
 import numpy as np
 import tensorflow as tf
 
+from callbacks.callback import Callback, KerasCallbackAdapter
+from callbacks.model_checkpoint import saved_weights
+from callbacks.progress import PlainProgress, RichProgress, make_progress
+from common.errors import UserError
+from common.files import DiskFullError, FolderLock, is_disk_full, make_dirs
 from trainer.averaging import make_averaging
 from trainer.batches import BatchSource
 from trainer.budget import TimeBudget
-from trainer.callback import Callback, KerasCallbackAdapter
 from trainer.checkpoint import CheckpointIO, load_random_state, random_state
 from trainer.config import TrainerConfig
 from trainer.distribute import StepCompiler, build_model_state, distribute_dataset, is_chief, make_strategy, worker_name
-from trainer.errors import UserError
-from trainer.files import DiskFullError, FolderLock, is_disk_full, make_dirs
 from trainer.logger import NullLogger, TensorBoardLogger
-from trainer.model_checkpoint import saved_weights
 from trainer.optimization import configure_optimizer, keep_outputs_float32, precision_policy
 from trainer.profiler import make_profiler
-from trainer.progress import PlainProgress, RichProgress, make_progress
 from trainer.report import new_run_dir, write_run_config, write_run_results
 from trainer.task import Task
 

@@ -10,10 +10,10 @@ import pytest
 import tensorflow as tf
 
 from callbacks import GradientHistogram
-from tasks.toy import ToyConfig, ToyTask
+from callbacks.gradients import GradientProbe
+from tasks.toy.task import ToyConfig, ToyTask
 from tests.tensorboard_events import read_scalars, read_tags
 from trainer import Trainer
-from trainer.gradients import GradientProbe
 
 
 def toy_probe(task: ToyTask, samples: int = 16):
@@ -91,7 +91,7 @@ def test_spawned_copies_start_clean_and_bad_interval_is_refused(trainer_config):
 def test_layer_histograms_match_tensorboards_own_buckets():
     from tensorboard.plugins.histogram.summary_v2 import _buckets
 
-    from trainer.gradients import layer_histograms
+    from callbacks.gradients import layer_histograms
 
     rng = np.random.default_rng(2)
     values = [tf.constant(rng.normal(size=size).astype("float32")) for size in (7, 50, 333)] + [tf.zeros(5)]

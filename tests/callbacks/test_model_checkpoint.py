@@ -8,9 +8,9 @@ import keras
 import pytest
 
 from callbacks import ModelCheckpoint
-from tasks.toy import ToyConfig, ToyTask
+from common.errors import UserError
+from tasks.toy.task import ToyConfig, ToyTask
 from trainer import Trainer
-from trainer.errors import UserError
 
 
 def test_keeps_exactly_the_k_best_files_and_the_last(trainer_config, tmp_path):

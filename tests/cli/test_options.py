@@ -11,9 +11,9 @@ from typing import Literal
 
 import pytest
 
+from common.errors import UserError
 from tasks import BUILT_IN
 from trainer import TrainerConfig
-from trainer.errors import UserError
 from trainer.options import NUMBER, options_of
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -84,8 +84,8 @@ def test_built_in_configs_import_without_tensorflow():
 
 
 def test_deep_mlp_activation_names_match_the_registered_activations():
-    from tasks.activations import ACTIVATIONS
-    from tasks.deep_mlp_config import ACTIVATION_NAMES
+    from tasks.deep_mlp.activations import ACTIVATIONS
+    from tasks.deep_mlp.config import ACTIVATION_NAMES
 
     assert tuple(ACTIVATIONS) == ACTIVATION_NAMES
 
@@ -103,9 +103,9 @@ def test_a_task_without_a_name_is_named_after_its_class():
 
 
 def test_shipped_models_are_found_from_any_folder(tmp_path, monkeypatch):
-    from tasks.adversarial_config import AdversarialConfig
+    from tasks.adversarial.config import AdversarialConfig
     from tasks.emotion_config import EmotionConfig
-    from tasks.robust_config import RobustConfig
+    from tasks.robust.config import RobustConfig
     from trainer.shipped import find_model
 
     monkeypatch.chdir(tmp_path)

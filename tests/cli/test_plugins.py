@@ -201,7 +201,7 @@ def test_two_tasks_under_one_name_are_an_error(tmp_path):
     dist_info(site, "other_plugin", {"digits": "other:Digits", "toy": "other:Toy"}, "other")
     env = {"PYTHONPATH": str(site)}
     assert_one_line_error(cli("tasks", cwd=tmp_path, env=env), "two tasks are registered as 'toy'",
-                          "tasks.toy:ToyTask (built-in)", "other:Toy (other_plugin 1.0)")
+                          "tasks.toy.task:ToyTask (built-in)", "other:Toy (other_plugin 1.0)")
     assert_one_line_error(cli("fit", "digits", cwd=tmp_path, env=env), "two tasks are registered as 'digits'",
                           "one:Digits (one_plugin 1.0) and other:Digits (other_plugin 1.0)")
 

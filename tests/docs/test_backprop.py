@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from tasks.activations import lecun
+from tasks.deep_mlp.activations import lecun
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "backprop.md"
 FUNCTIONS = {"relu": keras.activations.relu, "tanh": keras.activations.tanh,

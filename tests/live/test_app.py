@@ -4,6 +4,7 @@ import json
 import numpy as np
 import pytest
 
+from common.errors import UserError
 from live import LiveConfig, run_live
 from live.app import LivePipeline
 from live.capture import Frame
@@ -11,7 +12,6 @@ from live.classifier import EmotionClassifier
 from live.detector import Box
 from live.tracker import FaceTracker
 from tests.live.conftest import CLASSES
-from trainer.errors import UserError
 
 
 def test_run_live_reads_a_video_to_its_end_and_records_to_jsonl(tmp_path, small_video, tiny_model):

@@ -3,8 +3,8 @@ import time
 import numpy as np
 import pytest
 
+from common.errors import UserError
 from live.capture import FrameGrabber, Source
-from trainer.errors import UserError
 
 
 def test_sources_are_told_apart_by_their_text():

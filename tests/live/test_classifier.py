@@ -3,9 +3,9 @@ import json
 import numpy as np
 import pytest
 
+from common.errors import UserError
 from live.classifier import EmotionClassifier
 from tests.live.conftest import CLASSES, write_tiny_model
-from trainer.errors import UserError
 
 
 def faces(n, seed=0):

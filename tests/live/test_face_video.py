@@ -7,10 +7,10 @@ import json
 import numpy as np
 import pytest
 
+from common.errors import UserError
 from live.evaluation import score_segments
 from live.face_video import FACE_BOX, face_frame, pick_rows, write_face_video
 from tests.conftest import require_data
-from trainer.errors import UserError
 
 
 def synthetic_split():

@@ -38,7 +38,7 @@ def recall_per_segment(card: dict, meta: dict) -> list[float]:
 
 @pytest.fixture(scope="module")
 def video_run(tmp_path_factory):
-    from trainer.datasets import resolve_data_dir
+    from data.datasets import resolve_data_dir
 
     data_dir = resolve_data_dir()
     require_data(data_dir, "faces.mp4", "faces_video.json", "fer2013.npz")

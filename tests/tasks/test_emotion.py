@@ -11,6 +11,8 @@ import keras_tuner
 import numpy as np
 import pytest
 
+from common.errors import UserError
+from data.datasets import FER_CLASSES
 from tasks.emotion import EmotionConfig, EmotionTask, learning_rate_factor
 from tasks.emotion_eval import TFLiteClassifier, class_report
 from tasks.emotion_model import EmotionHyperModel, FaceCrop, MacroF1, class_weights, with_test_time_augmentation
@@ -18,8 +20,6 @@ from tasks.emotion_tuning import SearchBudget, distributed_role
 from tests.conftest import require_data
 from tests.tensorboard_events import read_tags
 from trainer import Trainer
-from trainer.datasets import FER_CLASSES
-from trainer.errors import UserError
 
 # A small network keeps each synthetic fit to a second or two.
 SMALL = {"blocks": 3, "filters": 16, "convs_per_block": 1}

@@ -7,7 +7,7 @@ import numpy as np
 import tensorflow as tf
 
 from callbacks import ModelCheckpoint
-from tasks.toy import ToyConfig, ToyTask
+from tasks.toy.task import ToyConfig, ToyTask
 from trainer import Callback, Trainer
 
 

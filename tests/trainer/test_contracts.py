@@ -15,9 +15,9 @@ import tensorflow as tf
 from typer.testing import CliRunner
 
 from callbacks import EarlyStopping
-from tasks.toy import ToyConfig, ToyTask
+from common.errors import UserError
+from tasks.toy.task import ToyConfig, ToyTask
 from trainer import Trainer
-from trainer.errors import UserError
 
 
 class NoisyToy(ToyTask):

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from callbacks import LearningRateMonitor
-from tasks.toy import ToyTask
+from tasks.toy.task import ToyTask
 from tests.tensorboard_events import read_scalars, read_tags
 from tests.tensorboard_server import serve_tensorboard, wait_for
 from trainer import Callback, Trainer

@@ -10,9 +10,9 @@ import keras
 import numpy as np
 import pytest
 
-from tasks.toy import ToyConfig, ToyTask
+from common.errors import UserError
+from tasks.toy.task import ToyConfig, ToyTask
 from trainer import Callback, Trainer, TrainerConfig
-from trainer.errors import UserError
 
 
 def weights_of(model):

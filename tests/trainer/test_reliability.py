@@ -16,11 +16,11 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from tasks.toy import ToyTask
+from common.errors import UserError
+from common.files import DiskFullError, make_dirs, temp_file_beside, write_atomic
+from tasks.toy.task import ToyTask
 from trainer import Trainer
 from trainer.checkpoint import PAUSE_ENV, CheckpointIO
-from trainer.errors import UserError
-from trainer.files import DiskFullError, make_dirs, temp_file_beside, write_atomic
 
 ROOT = Path(__file__).resolve().parents[2]
 ENOSPC = OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
@@ -160,7 +160,7 @@ def test_model_and_recording_folders_that_cannot_be_made_are_user_errors(tmp_pat
 def test_a_data_cache_folder_that_cannot_be_made_is_a_user_error(tmp_path, monkeypatch):
     import types
 
-    from trainer.datasets import download_fer2013
+    from data.datasets import download_fer2013
 
     downloaded = tmp_path / "kaggle/fer2013.csv"
     downloaded.parent.mkdir()
@@ -219,13 +219,13 @@ def test_checkpoint_data_reaches_the_disk_before_the_index_names_it(tmp_path, di
 
 
 def test_every_writer_goes_through_trainer_files():
-    """Writes that bypass trainer/files.py (no flush, no rename, no one-line errors) are not allowed."""
+    """Writes that bypass common/files.py (no flush, no rename, no one-line errors) are not allowed."""
     raw_write = re.compile(r"open\([^)]*[\"'][wax]b?\+?[\"']|\.write_(text|bytes)\(|os\.(replace|rename)\(|mkstemp\(|"
                            r"\.(savefig|imsave|save_weights)\((?!tmp\b|buffer\b)|\bmodel\.save\((?!tmp\b)")
     offenders = []
     for path in ROOT.rglob("*.py"):
         relative = path.relative_to(ROOT)
-        if relative.parts[0] in ("tests", ".venv", "build") or relative == Path("trainer/files.py"):
+        if relative.parts[0] in ("tests", ".venv", "build") or relative == Path("common/files.py"):
             continue
         for number, line in enumerate(path.read_text().splitlines(), 1):
             if raw_write.search(line) and "os.devnull" not in line:
@@ -348,7 +348,7 @@ def test_a_resume_while_another_process_holds_the_run_is_refused_until_it_is_gon
     run_dir = tmp_path / "logs/toy/held"
     run_dir.mkdir(parents=True)
     holder = subprocess.Popen([sys.executable, "-c", "import sys, time; sys.path.insert(0, sys.argv[1]);"
-                               "from trainer.files import FolderLock; FolderLock(sys.argv[2]).acquire();"
+                               "from common.files import FolderLock; FolderLock(sys.argv[2]).acquire();"
                                "print('held', flush=True); time.sleep(120)", str(ROOT), str(run_dir)],
                               stdout=subprocess.PIPE, text=True)
     try:

@@ -11,7 +11,7 @@ import pytest
 import tensorflow as tf
 
 from callbacks import EarlyStopping, TerminateOnNaN
-from tasks.toy import ToyConfig, ToyTask
+from tasks.toy.task import ToyConfig, ToyTask
 from trainer import Callback, Trainer
 
 
@@ -177,7 +177,7 @@ def test_resume_without_a_name_continues_the_newest_run_even_for_studies(trainer
 
 
 def test_atomic_write_keeps_the_old_file_when_writing_fails(tmp_path):
-    from trainer.files import write_atomic
+    from common.files import write_atomic
 
     target = tmp_path / "metrics.json"
     write_atomic(target, "old")

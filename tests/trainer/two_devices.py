@@ -20,9 +20,9 @@ tf.config.set_logical_device_configuration(CPU, [tf.config.LogicalDeviceConfigur
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
 
-from tasks.robust import RobustConfig  # noqa: E402
-from tasks.toy import ToyConfig, ToyTask  # noqa: E402
-from tests.tasks.test_robust import SyntheticRobustTask  # noqa: E402
+from tasks.robust.task import RobustConfig  # noqa: E402
+from tasks.toy.task import ToyConfig, ToyTask  # noqa: E402
+from tests.tasks.robust.test_robust import SyntheticRobustTask  # noqa: E402
 from trainer import Trainer, TrainerConfig  # noqa: E402
 
 # 480 training samples make 10 whole batches of 48; 97 evaluation samples end in a batch of one,

@@ -19,7 +19,7 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from trainer.errors import UserError
+from common.errors import UserError
 
 # The errors a user fixes by choosing another folder or freeing space; others (EIO...) stay tracebacks.
 FOLDER_ERRNOS = {errno.EACCES, errno.EPERM, errno.ENOTDIR, errno.EEXIST, errno.EISDIR, errno.EROFS,

@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from tasks.attacks import (
+from common.errors import UserError
+from tasks.robust.attacks import (
     AttackConfig,
     accuracy_under_attack,
     attack_loss,
@@ -18,7 +19,6 @@ from tasks.attacks import (
     strong_attacks,
     worst_case_accuracy,
 )
-from trainer.errors import UserError
 
 
 def images(count=64, seed=0):

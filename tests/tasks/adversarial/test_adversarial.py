@@ -10,13 +10,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tasks.adversarial import AdversarialConfig, AdversarialTask
-from tests.conftest import require_data
+from common.errors import UserError
+from tasks.adversarial.task import AdversarialConfig, AdversarialTask
+from tests.conftest import ROOT, require_data
 from tests.tensorboard_events import read_scalars, read_tags
 from trainer import Trainer
-from trainer.errors import UserError
-
-ROOT = Path(__file__).resolve().parents[2]
 
 
 def synthetic_mnist(directory: Path, train: int = 160, test: int = 40) -> Path:
@@ -143,8 +141,8 @@ def test_cli_test_without_a_model_is_one_line(tmp_path):
 @pytest.mark.parametrize(("dataset", "goal"), [("mnist", 0.992), ("cifar10", 0.65)])
 def test_shipped_model_meets_its_goal_and_its_card(data_dir, dataset, goal):
     require_data(data_dir, f"{dataset}.npz")
+    from data.datasets import sha256
     from tasks.classifiers import load_images
-    from trainer.datasets import sha256
     from trainer.export import load_model_file
 
     path = ROOT / "models" / f"{dataset}_cnn.h5"
@@ -161,8 +159,8 @@ def test_shipped_model_meets_its_goal_and_its_card(data_dir, dataset, goal):
 @pytest.mark.realdata
 def test_shipped_mnist_model_is_attacked_and_left_unchanged(data_dir):
     require_data(data_dir, "mnist.npz")
+    from tasks.adversarial.generator import AttackConfig, attack
     from tasks.classifiers import load_images
-    from tasks.simple_generator import AttackConfig, attack
     from trainer.export import load_model_file
 
     model = load_model_file(ROOT / "models" / "mnist_cnn.h5")

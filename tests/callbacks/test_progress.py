@@ -6,9 +6,9 @@ import io
 
 from rich.console import Console
 
-from tasks.toy import ToyTask
+from callbacks.progress import PlainProgress, RichProgress, make_progress
+from tasks.toy.task import ToyTask
 from trainer import Trainer
-from trainer.progress import PlainProgress, RichProgress, make_progress
 
 
 def test_rich_progress_renders_epochs_and_metrics(trainer_config):

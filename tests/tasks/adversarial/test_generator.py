@@ -6,7 +6,15 @@ import keras
 import numpy as np
 import pytest
 
-from tasks.simple_generator import AttackConfig, AttackResult, PairImages, PairResult, attack, make_pairs, tile_grid
+from tasks.adversarial.generator import (
+    AttackConfig,
+    AttackResult,
+    PairImages,
+    PairResult,
+    attack,
+    make_pairs,
+    tile_grid,
+)
 
 SHAPE = (6, 6, 1)
 
@@ -52,7 +60,7 @@ def test_classifier_weights_are_bit_identical_after_an_attack():
 
 
 def test_batched_equals_one_pair_at_a_time(monkeypatch):
-    import tasks.simple_generator as simple_generator
+    import tasks.adversarial.generator as simple_generator
 
     shrinks = []
     keep = simple_generator._Batch.keep

@@ -8,10 +8,11 @@ import keras
 import numpy as np
 import pytest
 
-from tasks.toy import ToyConfig, ToyTask
+from callbacks.lr_finder import LearningRateFinder
+from common.errors import UserError
+from tasks.toy.task import ToyConfig, ToyTask
 from tests.tensorboard_events import read_tags
-from trainer.errors import UserError
-from trainer.lr_finder import LearningRateFinder, find_learning_rate
+from trainer.tuning import find_learning_rate
 
 
 def test_sweep_records_each_batch_loss_suggests_a_rate_and_draws_the_curve(trainer_config, tmp_path):

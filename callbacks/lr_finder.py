@@ -6,22 +6,21 @@ the loss of every batch is recorded; the test stops early once the smoothed loss
 (the steepest negative slope against log10(rate)), as Lightning suggests. It writes
 ``lr_find.json``, ``lr_find.png`` and the same figure as the TensorBoard image ``lr_find``.
 
-It trains the task's model, so it runs in its own run folder and is not a way to start a run.
+It trains the task's model, so it runs in its own run folder and is not a way to start a run:
+``trainer.tuning.find_learning_rate`` runs it (Lightning keeps the callback in ``callbacks/`` and the
+run in its ``tuner/`` too).
 """
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import math
 
 import numpy as np
 
-from trainer.callback import Callback
-from trainer.config import TrainerConfig
-from trainer.errors import UserError
-from trainer.files import atomic_path, write_atomic
-from trainer.optimization import inner_optimizer
+from callbacks.callback import Callback
+from common.errors import UserError
+from common.files import atomic_path, write_atomic
 
 
 class LearningRateFinder(Callback):
@@ -45,7 +44,7 @@ class LearningRateFinder(Callback):
         self._total = self._weight = 0.0
 
     def setup(self, trainer, task, stage):
-        optimizer = inner_optimizer(task.model)
+        optimizer = _inner_optimizer(task.model)
         if optimizer is None or not hasattr(optimizer.learning_rate, "assign"):
             raise UserError(f"task {task.name}'s optimizer has no settable learning rate (a schedule or none); "
                             "the range test needs a constant rate to sweep")
@@ -53,7 +52,7 @@ class LearningRateFinder(Callback):
     def on_train_batch_start(self, trainer, task, batch_idx):
         fraction = len(self.losses) / (self.num_steps - 1)
         self._rate = self.min_lr * (self.max_lr / self.min_lr) ** fraction
-        inner_optimizer(task.model).learning_rate.assign(self._rate)
+        _inner_optimizer(task.model).learning_rate.assign(self._rate)
 
     def on_train_batch_end(self, trainer, task, outputs, batch, batch_idx):
         if "loss" not in outputs:
@@ -122,13 +121,7 @@ class LearningRateFinder(Callback):
         return figure
 
 
-def find_learning_rate(task, config: TrainerConfig, finder: LearningRateFinder):
-    """Runs the range test on ``task``; returns the Trainer (its run folder holds the curve) and the suggestion."""
-    from trainer.trainer import Trainer
-
-    # As many epochs as the steps need; no checkpoints, and validation only once, at the end.
-    sweep = dataclasses.replace(config, max_epochs=10**6, checkpoint=False, check_val_every_n_epoch=10**6,
-                                resume=False)
-    trainer = Trainer(sweep, callbacks=[finder])
-    trainer.fit(task)
-    return trainer, finder.suggestion()
+def _inner_optimizer(model):
+    """The optimizer that owns the rate: under loss scaling, the one the LossScaleOptimizer wraps."""
+    optimizer = getattr(model, "optimizer", None)
+    return getattr(optimizer, "inner_optimizer", optimizer)

@@ -1,7 +1,6 @@
 """Loss gradients on a fixed probe batch, per layer: the one way gradients reach callbacks and reports.
 
-``GradientHistogram`` lives here, beside the probe it uses, so that a task can supply it from
-``extra_callbacks()`` without importing ``callbacks/``; ``callbacks`` exports it too.
+``GradientProbe`` recomputes them (tasks use it for their reports too); ``GradientHistogram`` logs them.
 """
 
 from __future__ import annotations
@@ -9,7 +8,7 @@ from __future__ import annotations
 import numpy as np
 import tensorflow as tf
 
-from trainer.callback import Callback
+from callbacks.callback import Callback
 
 
 class GradientProbe:

@@ -25,11 +25,11 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from tasks.attacks import AttackConfig, perturb, random_uniform, robust_mask, strong_attacks
-from tasks.robust_config import RECIPES, RobustConfig  # noqa: F401 (bench/robust.py reads RECIPES here)
+from common.errors import UserError
+from data.datasets import load_cifar10, load_mnist
+from tasks.robust.attacks import AttackConfig, perturb, random_uniform, robust_mask, strong_attacks
+from tasks.robust.config import RECIPES, RobustConfig  # noqa: F401 (bench/robust.py reads RECIPES here)
 from trainer import Task
-from trainer.datasets import load_cifar10, load_mnist
-from trainer.errors import UserError
 from trainer.export import load_model_file, read_model_card, save_model_atomic, write_model_card
 from trainer.shipped import find_model
 
@@ -276,7 +276,7 @@ class RobustTask(Task):
         self._strong_accuracy.reset_state()
 
     def on_train_epoch_end(self, trainer, task) -> None:
-        from tasks.attacks import accuracy_under_attack
+        from tasks.robust.attacks import accuracy_under_attack
 
         x, y = self.guard_batch()
         accuracy = accuracy_under_attack(self.model, x, y, self.guard_attack, seed=self._guard_seed)

@@ -12,15 +12,15 @@ import keras
 import numpy as np
 import pytest
 
+from callbacks.gradients import GradientHistogram
+from common.errors import UserError
 from tasks import build_task
-from tasks.deep_mlp import DeepMLPConfig, DeepMLPTask, MNISTSplits
-from tasks.deep_mlp_study import chance_observation, lecun_vs_tanh, observations, summarize
+from tasks.deep_mlp.study import chance_observation, lecun_vs_tanh, observations, summarize
+from tasks.deep_mlp.task import DeepMLPConfig, DeepMLPTask, MNISTSplits
 from tests.conftest import ROOT, require_data
 from tests.tensorboard_events import read_tags
 from tests.tensorboard_server import serve_tensorboard, wait_for
 from trainer import Trainer
-from trainer.errors import UserError
-from trainer.gradients import GradientHistogram
 
 FIGURES = {"study/max_gradient_trained", "study/max_gradient_untrained", "study/learning_curves"}
 
@@ -192,7 +192,7 @@ def test_lecun_model_saves_to_h5_and_loads_in_a_fresh_process(trainer_config, tm
     np.save(tmp_path / "x.npy", x)
     expected = member.model.predict(x, verbose=0)
 
-    script = ("import sys, numpy as np, tasks.activations; from trainer.export import load_model_file; "
+    script = ("import sys, numpy as np, tasks.deep_mlp.activations; from trainer.export import load_model_file; "
               "m = load_model_file(sys.argv[1]); np.save(sys.argv[3], m.predict(np.load(sys.argv[2]), verbose=0)); "
               "print(m.layers[0].activation.__name__)")
     done = subprocess.run([sys.executable, "-c", script, str(path), str(tmp_path / "x.npy"), str(tmp_path / "y.npy")],
@@ -247,7 +247,7 @@ import json, sys
 sys.path.insert(0, {str(ROOT)!r})
 import keras
 from tensorflow.python.framework import config as tf_config
-from tests.tasks.test_deep_mlp import tiny_study
+from tests.tasks.deep_mlp.test_deep_mlp import tiny_study
 from trainer import Trainer, TrainerConfig
 
 scores = []

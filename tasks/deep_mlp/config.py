@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from trainer.errors import UserError
+from common.errors import UserError
 
-# The keys of tasks.activations.ACTIVATIONS (a test keeps them equal); that module imports Keras.
+# The keys of tasks.deep_mlp.activations.ACTIVATIONS (a test keeps them equal); that module imports Keras.
 ACTIVATION_NAMES = ("relu", "tanh", "sigmoid", "lecun")
 
 

@@ -22,7 +22,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from trainer.errors import UserError
+from common.errors import UserError
 
 METHODS = ("fgsm", "fgsm-rs", "pgd")
 LOSSES = ("ce", "margin")

@@ -14,12 +14,12 @@ from pathlib import Path
 
 import numpy as np
 
-from tasks.adversarial_config import AdversarialConfig
+from common.errors import UserError
+from common.files import atomic_path, write_atomic
+from tasks.adversarial.config import AdversarialConfig
 from tasks.classifiers import SPECS, build_classifier, compile_classifier, load_images, spec_for
 from trainer import Task
-from trainer.errors import UserError
 from trainer.export import load_model_file, save_model_atomic, write_model_card
-from trainer.files import atomic_path, write_atomic
 from trainer.report import write_run_results
 from trainer.shipped import find_model
 
@@ -165,7 +165,7 @@ class AdversarialTask(Task):
         })
 
     def _attack(self, trainer) -> None:
-        from tasks.simple_generator import AttackConfig, attack, make_pairs
+        from tasks.adversarial.generator import AttackConfig, attack, make_pairs
 
         x_test, y_test = self.splits["test"]
         self.attack_samples = self.pick_samples(x_test, y_test, trainer.config.seed)
@@ -203,7 +203,7 @@ class AdversarialTask(Task):
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
 
-        from tasks.simple_generator import grid_figure, tile_grid
+        from tasks.adversarial.generator import grid_figure, tile_grid
 
         result, logger = self.attack_result, trainer.logger
         self._log_confidence(logger)

@@ -15,7 +15,7 @@ import math
 import statistics
 from pathlib import Path
 
-from trainer.files import atomic_path, make_dirs, write_atomic
+from common.files import atomic_path, make_dirs, write_atomic
 from trainer.logger import TensorBoardLogger
 from trainer.report import render_report
 

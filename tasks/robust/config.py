@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from trainer.errors import UserError
+from common.errors import UserError
 from trainer.shipped import find_model
 
 DATASETS = ("mnist", "cifar10")

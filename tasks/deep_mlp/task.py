@@ -2,7 +2,7 @@
 
 ``python cli.py fit deep-mlp`` trains every (depth, activation) model of the grid with a child
 Trainer (``trainer.spawn``), so each model's curves land in TensorBoard under the one run folder,
-then writes the study's table, figures and report into that folder (see ``tasks.deep_mlp_study``).
+then writes the study's table, figures and report into that folder (see ``tasks.deep_mlp.study``).
 """
 
 from __future__ import annotations
@@ -15,14 +15,14 @@ from pathlib import Path
 import keras
 import numpy as np
 
-from tasks.activations import ACTIVATIONS
-from tasks.deep_mlp_config import DeepMLPConfig
+from callbacks.gradients import GradientHistogram, GradientProbe
+from common.errors import UserError
+from common.files import write_atomic
+from data.datasets import load_mnist
+from tasks.deep_mlp.activations import ACTIVATIONS
+from tasks.deep_mlp.config import DeepMLPConfig
 from trainer import Task
-from trainer.datasets import load_mnist
-from trainer.errors import UserError
 from trainer.export import save_model_atomic, write_model_card
-from trainer.files import write_atomic
-from trainer.gradients import GradientHistogram, GradientProbe
 
 CLASSES = 10
 
@@ -93,7 +93,7 @@ class DeepMLPTask(Task):
         return self.splits.checksums
 
     def run(self, trainer) -> dict:
-        from tasks.deep_mlp_study import Study, announce
+        from tasks.deep_mlp.study import Study, announce
 
         study = Study(self, trainer.resolve_run_dir(self))
         seeds, grid = trainer.config.run_seeds, self.grid()

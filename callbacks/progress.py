@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 import time
 
-from trainer.callback import Callback
+from callbacks.callback import Callback
 
 
 def _format_metrics(metrics: dict) -> str:

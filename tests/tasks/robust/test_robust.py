@@ -9,12 +9,12 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-import tasks.attacks
-from tasks.attacks import AttackConfig, accuracy_under_attack, robust_mask
-from tasks.robust import CollapseGuard, RobustConfig, RobustTask, one_cycle, random_crop_and_flip
+import tasks.robust.attacks
+from common.errors import UserError
+from tasks.robust.attacks import AttackConfig, accuracy_under_attack, robust_mask
+from tasks.robust.task import CollapseGuard, RobustConfig, RobustTask, one_cycle, random_crop_and_flip
 from tests.tensorboard_events import read_scalars
 from trainer import Callback, Trainer
-from trainer.errors import UserError
 
 
 class SyntheticRobustTask(RobustTask):
@@ -105,7 +105,8 @@ def test_test_step_reports_clean_accuracy_on_all_and_the_worst_case_on_the_first
     assert results["accuracy"] == pytest.approx(accuracy_under_attack(task.model, x, y, None))
     survived = np.ones(20, bool)
     for attack in (None, *task.eval_attacks):
-        adversarial = x[:20] if attack is None else tasks.attacks.attack_batch(task.model, x[:20], y[:20], attack)
+        adversarial = x[:20] if attack is None else \
+            tasks.robust.attacks.attack_batch(task.model, x[:20], y[:20], attack)
         survived &= task.model.predict(adversarial, verbose=0).argmax(axis=1) == y[:20]
     assert results["strong_accuracy"] == pytest.approx(survived.mean())
     assert np.array_equal(robust_mask(task.model, x[:20], y[:20], task.eval_attacks).numpy(), survived)
@@ -113,7 +114,7 @@ def test_test_step_reports_clean_accuracy_on_all_and_the_worst_case_on_the_first
 
 def test_collapse_rolls_back_to_the_last_good_epoch_and_stops(trainer_config, monkeypatch):
     readings = iter([0.4, 0.7, 0.1, 0.8, 0.8])
-    monkeypatch.setattr(tasks.attacks, "accuracy_under_attack", lambda *args, **kwargs: next(readings))
+    monkeypatch.setattr(tasks.robust.attacks, "accuracy_under_attack", lambda *args, **kwargs: next(readings))
     task, recorder = synthetic(), WeightsAtValidation()
     trainer = Trainer(trainer_config(max_epochs=5), callbacks=[recorder])
     trainer.fit(task)
@@ -198,7 +199,7 @@ def test_a_few_real_mnist_batches_make_a_model_that_resists_fgsm(data_dir, train
                            log_every_n_steps=20)).fit(task)
     x, y, _ = task.test_data()
     clean = accuracy_under_attack(task.model, x[:300], y[:300], None)
-    fgsm = accuracy_under_attack(task.model, x[:300], y[:300], tasks.attacks.AttackConfig.fgsm(0.3))
+    fgsm = accuracy_under_attack(task.model, x[:300], y[:300], tasks.robust.attacks.AttackConfig.fgsm(0.3))
     assert task.data_checksums() == {"mnist.npz": "06af5dfe73b70e3bc1c36439982b18a8d76803db9b544f6fdf838a37fbb01b64"}
     assert clean > 0.8
     assert fgsm > 0.3

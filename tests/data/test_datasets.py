@@ -9,8 +9,8 @@ import cv2
 import numpy as np
 import pytest
 
-from tests.conftest import require_data
-from trainer.datasets import (
+from common.errors import UserError
+from data.datasets import (
     FER_CLASSES,
     DataError,
     load_cifar10,
@@ -18,7 +18,7 @@ from trainer.datasets import (
     load_mnist,
     resolve_data_dir,
 )
-from trainer.errors import UserError
+from tests.conftest import require_data
 
 
 def test_data_dir_precedence(monkeypatch, tmp_path):
@@ -142,7 +142,7 @@ FACE_ROWS = [f"{i % 7}," + " ".join([str(i)] * 2304) + f",{usage}"
 
 
 def test_fer2013_downloads_once_into_the_keras_cache_when_it_passes_the_checksum(tmp_path, monkeypatch):
-    import trainer.datasets as datasets
+    import data.datasets as datasets
 
     calls = _kaggle_copy(monkeypatch, tmp_path, FACE_ROWS)
     expected = datasets.fer2013_content_sha256(*datasets.parse_fer2013_csv(

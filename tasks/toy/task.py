@@ -5,7 +5,7 @@ from __future__ import annotations
 import keras
 import numpy as np
 
-from tasks.toy_config import ToyConfig
+from tasks.toy.config import ToyConfig
 from trainer import Task
 
 

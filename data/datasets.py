@@ -20,8 +20,8 @@ from pathlib import Path
 
 import numpy as np
 
-from trainer.errors import UserError
-from trainer.files import atomic_path
+from common.errors import UserError
+from common.files import atomic_path
 
 FER_CLASSES = ("angry", "disgust", "fear", "happy", "sad", "surprise", "neutral")
 FER_SPLITS = ("Training", "PublicTest", "PrivateTest")
