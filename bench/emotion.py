@@ -42,16 +42,16 @@ def main() -> None:
 
 
     from data.datasets import load_fer2013
-    from tasks.emotion_eval import (
+    from tasks.emotion.evaluation import (
         TFLiteClassifier,
         evaluate_faces,
-        export_tflite,
         flops_per_face,
         in_training_mask,
         median_latency_ms,
     )
-    from tasks.emotion_model import MacroF1
-    from tasks.face_preprocessing import FacePreprocessing, preprocess_faces
+    from tasks.emotion.export import export_tflite
+    from tasks.emotion.model import MacroF1
+    from tasks.emotion.preprocessing import FacePreprocessing, preprocess_faces
     from trainer.export import load_model_file, read_model_card
 
     load_before = os.getloadavg()[0]
@@ -63,7 +63,7 @@ def main() -> None:
     in_training = in_training_mask(faces, fer.splits["Training"][0])
     x = preprocess_faces(faces, spec)
 
-    from tasks.emotion import single_network
+    from tasks.emotion.export import single_network
 
     shipped = load_model_file(model_path, custom_objects={"MacroF1": MacroF1})
     single = single_network(shipped)
@@ -76,7 +76,7 @@ def main() -> None:
                 "per_class_f1": {k: round(v["f1"], 3) for k, v in report["per_class"].items()},
                 "flops_per_face": flops_per_face(model), "parameters": int(model.count_params())}
 
-    from tasks.emotion_model import with_test_time_augmentation
+    from tasks.emotion.model import with_test_time_augmentation
 
     tta = card.get("test_time_augmentation", {"chosen": "none"})
     figures = {
@@ -123,8 +123,8 @@ def epoch_seconds(card: dict, training, batches: int) -> dict:
     import keras
     import keras_tuner
 
-    from tasks.emotion_config import EmotionConfig
-    from tasks.emotion_model import EmotionHyperModel
+    from tasks.emotion.config import EmotionConfig
+    from tasks.emotion.model import EmotionHyperModel
 
     batch_size = card.get("training", {}).get("batch_size", 128)
     faces = (training[0][:batch_size].astype("float32") / 255.0)[..., None]

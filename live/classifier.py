@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from common.errors import UserError
-from tasks.face_preprocessing import FacePreprocessing, preprocess_faces
+from tasks.emotion.preprocessing import FacePreprocessing, preprocess_faces
 from trainer.export import load_model_file, read_model_card
 
 
@@ -45,7 +45,7 @@ class EmotionClassifier:
         if prefer_tflite and tflite is not None and tflite.is_file():
             (predict, shapes), backend = _tflite_predictor(tflite, threads), "tflite"
         else:
-            import tasks.emotion_model  # noqa: F401  registers the test-time augmentation layers a shipped .h5 holds
+            import tasks.emotion.model  # noqa: F401  registers the test-time augmentation layers a shipped .h5 holds
 
             model = load_model_file(model_path)
             predict, shapes, backend = _keras_predictor(model), (tuple(model.input_shape[1:]),

@@ -58,9 +58,9 @@ BUILT_IN: dict[str, TaskSpec] = {
         TaskSpec("robust", "tasks.robust.task:RobustTask",
                  "adversarial training (PGD / FGSM) of a classifier that resists those attacks",
                  "tasks.robust.config:RobustConfig"),
-        TaskSpec("emotion", "tasks.emotion:EmotionTask",
+        TaskSpec("emotion", "tasks.emotion.task:EmotionTask",
                  "7-class FER2013 emotion CNN, searched with KerasTuner, exported to models/emotion.h5",
-                 "tasks.emotion_config:EmotionConfig"),
+                 "tasks.emotion.config:EmotionConfig"),
     )
 }
 # The built-in tasks by name, as before plug-ins.

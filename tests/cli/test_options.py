@@ -104,7 +104,7 @@ def test_a_task_without_a_name_is_named_after_its_class():
 
 def test_shipped_models_are_found_from_any_folder(tmp_path, monkeypatch):
     from tasks.adversarial.config import AdversarialConfig
-    from tasks.emotion_config import EmotionConfig
+    from tasks.emotion.config import EmotionConfig
     from tasks.robust.config import RobustConfig
     from trainer.shipped import find_model
 

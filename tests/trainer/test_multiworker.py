@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 
 from tests.tasks.adversarial.test_adversarial import synthetic_mnist
-from tests.tasks.test_emotion import write_fer_npz
+from tests.tasks.emotion.test_emotion import write_fer_npz
 from tests.trainer.test_distribute import _checkpoint_values, _free_ports
 
 pytestmark = pytest.mark.slow

@@ -1,5 +1,5 @@
-"""The KerasTuner search for the emotion CNN: a wall-clock budget, trials trained by our Trainer, a
-seed-spread measurement, and the trials table.
+"""The KerasTuner search for the emotion CNN: the search itself (``run_search``), a wall-clock budget,
+trials trained by our Trainer, a seed-spread measurement, and the trials table.
 
 Each trial is one ``Trainer.fit`` of the task (``TrainerTuner.run_trial`` overrides KerasTuner's),
 so it gets the final training's augmentation, class weights, TensorBoard logging and checkpoints,
@@ -17,51 +17,91 @@ worker (``KERASTUNER_TUNER_ID=tuner0``, ``tuner1``, ...) runs trials and exits.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import os
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
 from callbacks.callback import Callback
 from common.errors import UserError
 from common.files import write_atomic
+from tasks.emotion.config import TunerConfig
 
-TUNERS = ("hyperband", "bayesian", "random")
+
+# --- the search -----------------------------------------------------------------------------------
+def run_search(task, trainer) -> bool:
+    """Runs ``task``'s search in ``<run>/search`` and leaves on ``task`` the best hyperparameters, the top
+    trials and the search's signal; False on a distributed worker (its job ends here)."""
+    import keras
+    import keras_tuner
+    import numpy as np
+
+    from tasks.emotion.model import search_space_fingerprint
+
+    config = task.config.tuner_config(trainer.config.seed)
+    role = distributed_role()
+    run_dir = trainer.resolve_run_dir(task)
+    search_dir = run_dir / "search"
+    hypermodel = task.hypermodel()
+    check_search_folder(search_dir, {"space": search_space_fingerprint(hypermodel), "tuner": config.tuner,
+                                     "epochs": config.epochs, "tune_faces": task.config.tune_faces})
+    budget = SearchBudget(search_dir / "budget.json", config.minutes)
+
+    def train_trial(hp, name, epochs, seed):
+        return _train_trial(task, trainer, hp, f"search/{name}", epochs, seed, budget)
+
+    default_hp = keras_tuner.HyperParameters()
+    hypermodel.build(default_hp)
+    seeds: dict = {}
+
+    def measure_seeds():  # after the first trial (the default point), so a budget always buys a trial first
+        seeds.update(measure_seed_spread(train_trial, default_hp, config, search_dir, budget))
+
+    keras.utils.set_random_seed(trainer.config.seed)
+    tuner = make_tuner(hypermodel, config, run_dir, train_trial, budget,
+                       after_first_trial=measure_seeds if role == "single" else None)
+    tuner.search()
+    budget.save()
+    if role == "worker":
+        return False
+    task.search_rows = top_trials(tuner, search_dir)
+    if not task.search_rows:
+        raise UserError(f"the search in {search_dir} finished no trial; see the errors above")
+    chance = float(np.bincount(task.split("val")[1]).max() / len(task.split("val")[1]))
+    signal = search_signal(task.search_rows, seeds, dict(default_hp.values), chance)
+    task.search_summary = {"run": run_dir.name, "tuner": config.tuner, "minutes": config.minutes,
+                           "spent_minutes": round(budget.spent_seconds / 60, 1), "epochs": config.epochs,
+                           "tune_faces": task.config.tune_faces, **signal}
+    write_atomic(search_dir / "signal.json", json.dumps(task.search_summary, indent=2))
+    from rich.console import Console
+
+    console = Console()
+    # Without a terminal rich assumes 80 columns and truncates the hyperparameter names.
+    (console if console.is_terminal else Console(width=200)).print(trials_table(task.search_rows))
+    print(signal_line(signal), flush=True)
+    task.hyperparameters = tuner.get_best_hyperparameters(1)[0]
+    keras.backend.clear_session()
+    return True
 
 
-@dataclass(frozen=True)
-class TunerConfig:
-    # Random search with fewer, longer trials: Hyperband's one-epoch first round ranked noise here
-    # (every trial near the majority-class rate), a full short schedule per trial does not.
-    tuner: str = "random"
-    # Bayesian and random search: trials at most (the budget usually ends the search first).
-    # Hyperband sizes itself from epochs and factor.
-    max_trials: int = 12
-    # Epochs per trial (Hyperband: the most any trial gets), each a full cosine schedule.
-    epochs: int = 5
-    # Hyperband keeps the best 1/factor of each round.
-    factor: int = 3
-    seed: int = 42
-    objective: str = "val_accuracy"
-    # Wall-clock minutes for the whole search, across --resume; None: no budget.
-    minutes: float | None = None
-    # Extra seeds of the default configuration, to tell a real difference between trials from noise.
-    seed_repeats: int = 2
+def _train_trial(task, trainer, hp, name: str, epochs: int, seed: int, budget: SearchBudget) -> float | None:
+    """One trial: the task's own fit (crops, flips, class weights, schedule, TensorBoard,
+    checkpoints) of ``hp`` on the tuning subset, in ``<run>/<name>``; returns its best PublicTest accuracy.
 
-    def __post_init__(self) -> None:
-        if self.tuner not in TUNERS:
-            raise UserError(f"tuner {self.tuner!r} is unknown; use one of {', '.join(TUNERS)}")
-        if self.max_trials < 1:
-            raise UserError(f"--max-trials must be at least 1, got {self.max_trials}")
-        if self.epochs < 1:
-            raise UserError(f"--tune-epochs must be at least 1, got {self.epochs}")
-        if self.minutes is not None and not (math.isfinite(self.minutes) and self.minutes > 0):
-            raise UserError(f"--tune-minutes must be a positive number of minutes, got {self.minutes:g}; "
-                            "e.g. --tune-minutes 30")
-        if self.seed_repeats < 0:
-            raise UserError(f"seed repeats must be 0 or more, got {self.seed_repeats}")
+    An interrupted trial resumes from its checkpoints; the budget stops it at an epoch end.
+    """
+    import keras
+
+    keras.backend.clear_session()
+    trial = task.trial(hp)
+    child = trainer.spawn(task, name, seed=seed)
+    child.config = dataclasses.replace(child.config, max_epochs=epochs, resume=True)
+    monitor = TrialMonitor(name, budget)
+    child.callbacks.append(monitor)
+    child.fit(trial)
+    return monitor.best
 
 
 def distributed_role() -> str:

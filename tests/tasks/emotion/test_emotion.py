@@ -13,10 +13,11 @@ import pytest
 
 from common.errors import UserError
 from data.datasets import FER_CLASSES
-from tasks.emotion import EmotionConfig, EmotionTask, learning_rate_factor
-from tasks.emotion_eval import TFLiteClassifier, class_report
-from tasks.emotion_model import EmotionHyperModel, FaceCrop, MacroF1, class_weights, with_test_time_augmentation
-from tasks.emotion_tuning import SearchBudget, distributed_role
+from tasks.emotion.config import EmotionConfig
+from tasks.emotion.evaluation import TFLiteClassifier, class_report
+from tasks.emotion.model import EmotionHyperModel, FaceCrop, MacroF1, class_weights, with_test_time_augmentation
+from tasks.emotion.search import SearchBudget, distributed_role
+from tasks.emotion.task import EmotionTask, learning_rate_factor
 from tests.conftest import require_data
 from tests.tensorboard_events import read_tags
 from trainer import Trainer
@@ -242,14 +243,15 @@ def test_test_with_exported_model_reproduces_the_card(trained, tmp_path, trainer
 
 def test_test_time_augmentation_ships_inside_one_h5_with_the_single_network_beside(
         trained, tmp_path, trainer_config, monkeypatch):
-    from tasks.emotion import add_test_time_augmentation, main
+    from tasks.emotion.__main__ import main
+    from tasks.emotion.export import add_test_time_augmentation
 
     task, _ = trained
     models = tmp_path / "models"
     single_card = json.loads((models / "emotion.json").read_text())
     faces = task.split("test")[0][:5]
     single = keras.models.load_model(models / "emotion.h5", compile=False)(faces).numpy()
-    monkeypatch.setattr("tasks.emotion_eval.TTA_CHOICES", ("flip",))  # force a replacement
+    monkeypatch.setattr("tasks.emotion.evaluation.TTA_CHOICES", ("flip",))  # force a replacement
     add_test_time_augmentation(models / "emotion.h5", task.data_dir)
     card = json.loads((models / "emotion.json").read_text())
     assert card["test_time_augmentation"]["chosen"] == "flip"
@@ -271,7 +273,7 @@ def test_test_time_augmentation_ships_inside_one_h5_with_the_single_network_besi
 
 
 def test_live_model_is_the_single_network_with_its_own_card(trained, tmp_path):
-    from tasks.emotion import export_live_model
+    from tasks.emotion.export import export_live_model
 
     task, _ = trained
     models = tmp_path / "models"
@@ -344,7 +346,7 @@ def search_task(tmp_path, **options):
 
 def test_search_trains_trials_through_the_trainer_measures_seed_spread_and_retrains_the_best(
         tmp_path, trainer_config, monkeypatch, capsys):
-    monkeypatch.setattr("tasks.emotion.EmotionHyperModel", SmallHyperModel)
+    monkeypatch.setattr("tasks.emotion.task.EmotionHyperModel", SmallHyperModel)
     task = search_task(tmp_path)
     trainer = Trainer(trainer_config(max_epochs=1, run_name="tuned"))
     task.run(trainer)
@@ -391,7 +393,7 @@ def test_search_trains_trials_through_the_trainer_measures_seed_spread_and_retra
 
 def test_the_budget_stops_a_trial_at_an_epoch_end_keeps_it_and_starts_no_other(
         tmp_path, trainer_config, monkeypatch, capsys):
-    monkeypatch.setattr("tasks.emotion.EmotionHyperModel", SmallHyperModel)
+    monkeypatch.setattr("tasks.emotion.task.EmotionHyperModel", SmallHyperModel)
     ticks = iter(range(0, 10_000, 2))  # each look at the clock is 2 s later: the 0.1-minute budget ends in epoch 1
     monkeypatch.setattr(SearchBudget, "clock", staticmethod(lambda: next(ticks)))
     task = search_task(tmp_path, tune_epochs=3, tune_minutes=0.1)
@@ -442,7 +444,7 @@ def test_bf16_mixed_training_exports_float32_h5_and_tflite(tmp_path, trainer_con
 
 
 def test_bayesian_without_scikit_learn_is_refused_clearly(tmp_path, monkeypatch):
-    from tasks.emotion_tuning import TunerConfig, make_tuner
+    from tasks.emotion.search import TunerConfig, make_tuner
 
     monkeypatch.setitem(sys.modules, "sklearn", None)
     with pytest.raises(UserError, match=r"keras-tuner\[bayesian\]"):

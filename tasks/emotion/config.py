@@ -1,4 +1,5 @@
-"""The emotion task's options, importable without TensorFlow so ``fit emotion --help`` answers at once."""
+"""The emotion task's options and its search's, importable without TensorFlow so ``fit emotion --help``
+answers at once."""
 
 from __future__ import annotations
 
@@ -6,8 +7,42 @@ import math
 from dataclasses import dataclass, field
 
 from common.errors import UserError
-from tasks.emotion_tuning import TUNERS, TunerConfig
 from trainer.shipped import find_model
+
+TUNERS = ("hyperband", "bayesian", "random")
+
+
+@dataclass(frozen=True)
+class TunerConfig:
+    # Random search with fewer, longer trials: Hyperband's one-epoch first round ranked noise here
+    # (every trial near the majority-class rate), a full short schedule per trial does not.
+    tuner: str = "random"
+    # Bayesian and random search: trials at most (the budget usually ends the search first).
+    # Hyperband sizes itself from epochs and factor.
+    max_trials: int = 12
+    # Epochs per trial (Hyperband: the most any trial gets), each a full cosine schedule.
+    epochs: int = 5
+    # Hyperband keeps the best 1/factor of each round.
+    factor: int = 3
+    seed: int = 42
+    objective: str = "val_accuracy"
+    # Wall-clock minutes for the whole search, across --resume; None: no budget.
+    minutes: float | None = None
+    # Extra seeds of the default configuration, to tell a real difference between trials from noise.
+    seed_repeats: int = 2
+
+    def __post_init__(self) -> None:
+        if self.tuner not in TUNERS:
+            raise UserError(f"tuner {self.tuner!r} is unknown; use one of {', '.join(TUNERS)}")
+        if self.max_trials < 1:
+            raise UserError(f"--max-trials must be at least 1, got {self.max_trials}")
+        if self.epochs < 1:
+            raise UserError(f"--tune-epochs must be at least 1, got {self.epochs}")
+        if self.minutes is not None and not (math.isfinite(self.minutes) and self.minutes > 0):
+            raise UserError(f"--tune-minutes must be a positive number of minutes, got {self.minutes:g}; "
+                            "e.g. --tune-minutes 30")
+        if self.seed_repeats < 0:
+            raise UserError(f"seed repeats must be 0 or more, got {self.seed_repeats}")
 
 
 @dataclass(frozen=True)

@@ -1,15 +1,12 @@
-"""Evaluation and export helpers for the emotion model: per-class scores, confusion figure, TFLite."""
+"""Evaluation of the emotion model: per-class scores, confusion figure, TFLite accuracy and latency,
+FLOPs, Training duplicates, and the choice of test-time augmentation on PublicTest."""
 
 from __future__ import annotations
 
-import contextlib
-import io
 import time
 from pathlib import Path
 
 import numpy as np
-
-from common.files import write_bytes_atomic
 
 
 def class_report(confusion: np.ndarray, classes) -> dict:
@@ -67,28 +64,6 @@ def confusion_figure(confusion, classes, title: str = "PrivateTest confusion mat
     figure.colorbar(image, ax=axes, fraction=0.046)
     figure.tight_layout()
     return figure
-
-
-def export_tflite(model, path: str | Path, quantize: bool = True) -> Path:
-    """Converts ``model`` to a TFLite flatbuffer at ``path`` (temporary file and rename).
-
-    ``quantize`` stores the weights as int8 (dynamic-range quantization): on the shipped network a
-    face takes a quarter of the float32 time and the file a quarter of the size, for about 0.1 point
-    of PrivateTest accuracy.
-    """
-    import tensorflow as tf
-
-    from trainer.export import float32_copy
-
-    path = Path(path)
-    converter = tf.lite.TFLiteConverter.from_keras_model(float32_copy(model))
-    if quantize:
-        converter.optimizations = [tf.lite.Optimize.DEFAULT]
-    # The converter prints its intermediate SavedModel's signature to stdout; keep the terminal clean.
-    with contextlib.redirect_stdout(io.StringIO()):
-        flatbuffer = converter.convert()
-    write_bytes_atomic(path, flatbuffer)
-    return path
 
 
 class TFLiteClassifier:
@@ -190,7 +165,7 @@ def select_test_time_augmentation(model, faces: np.ndarray, labels: np.ndarray):
 
     Returns ``(name, model to ship, accuracy of each choice)``; ``"none"`` ships ``model`` itself.
     """
-    from tasks.emotion_model import with_test_time_augmentation
+    from tasks.emotion.model import with_test_time_augmentation
 
     candidates = {name: model if name == "none" else with_test_time_augmentation(model, name)
                   for name in TTA_CHOICES}

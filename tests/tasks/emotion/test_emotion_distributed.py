@@ -11,7 +11,7 @@ import sys
 import pytest
 
 from tests.conftest import ROOT
-from tests.tasks.test_emotion import write_fer_npz
+from tests.tasks.emotion.test_emotion import write_fer_npz
 
 
 def free_port() -> int:
