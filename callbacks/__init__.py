@@ -17,6 +17,7 @@ _HOMES = {
     "GradientProbe": "callbacks.gradients",
     "LearningRateFinder": "callbacks.lr_finder",
     "LearningRateMonitor": "callbacks.learning_rate",
+    "MonitorCallback": "callbacks.monitor",
     "ModelCheckpoint": "callbacks.model_checkpoint",
     "PlainProgress": "callbacks.progress",
     "RichProgress": "callbacks.progress",

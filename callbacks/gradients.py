@@ -9,6 +9,7 @@ import numpy as np
 import tensorflow as tf
 
 from callbacks.callback import Callback
+from common.errors import BadArgument
 
 
 class GradientProbe:
@@ -85,7 +86,7 @@ class GradientHistogram(Callback):
 
     def __init__(self, probe_batch: tuple, every_n_steps: int = 100, split: str = "train") -> None:
         if every_n_steps < 1:
-            raise ValueError(f"every_n_steps must be at least 1, got {every_n_steps}")
+            raise BadArgument(f"every_n_steps must be at least 1, got {every_n_steps}")
         self.probe_batch = probe_batch
         self.every_n_steps = every_n_steps
         self.split = split

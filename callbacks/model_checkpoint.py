@@ -11,27 +11,24 @@ import json
 import math
 from pathlib import Path
 
-from callbacks.callback import Callback
-from common.errors import UserError
+from callbacks.monitor import MonitorCallback
+from common.errors import BadArgument
 from common.files import atomic_path, write_atomic
 
 TOP, INDEX, LAST = "top", "index.json", "last.weights.h5"
 
 
-class ModelCheckpoint(Callback):
+class ModelCheckpoint(MonitorCallback):
     """Lightning's ``ModelCheckpoint(monitor, mode, save_top_k, save_last)`` for Keras weights."""
 
     state_key = "ModelCheckpoint"
 
     def __init__(self, monitor: str = "val_loss", mode: str = "auto", save_top_k: int = 1,
                  save_last: bool = True) -> None:
-        if mode == "auto":
-            mode = "max" if any(k in monitor for k in ("acc", "f1", "auc", "precision", "recall")) else "min"
-        if mode not in ("min", "max"):
-            raise UserError(f"checkpoint mode {mode!r} is unknown; use min, max or auto")
+        super().__init__(monitor, mode)
         if save_top_k < 0:
-            raise UserError(f"--save-top-k must be 0 or more, got {save_top_k}")
-        self.monitor, self.mode, self.save_top_k, self.save_last = monitor, mode, save_top_k, save_last
+            raise BadArgument(f"--save-top-k must be 0 or more, got {save_top_k}")
+        self.save_top_k, self.save_last = save_top_k, save_last
         self.kept: list[dict] = []  # best first: {"file", "value", "epoch", "step", "metrics"}
         self.directory: Path | None = None
         self._active = False
@@ -61,13 +58,10 @@ class ModelCheckpoint(Callback):
     def on_validation_epoch_end(self, trainer, task):
         if not self._active or self.save_top_k == 0:
             return
-        if self.monitor not in trainer.metrics:
-            raise UserError(f"ModelCheckpoint monitors {self.monitor!r}, which task {task.name} never logs; "
-                            f"it logs: {', '.join(sorted(trainer.metrics))}")
-        value = trainer.metrics[self.monitor]
+        value = self.monitored(trainer, task)
         if not math.isfinite(value):
             return
-        if len(self.kept) >= self.save_top_k and not self._better(value, self.kept[-1]["value"]):
+        if len(self.kept) >= self.save_top_k and not self.improved(value, self.kept[-1]["value"]):
             return
         name = f"epoch={trainer.current_epoch:03d}-step={trainer.global_step:06d}-{self.monitor}={value:.4f}.weights.h5"
         _save_weights(task.model, self.directory / TOP / name)
@@ -95,9 +89,6 @@ class ModelCheckpoint(Callback):
 
     def load_state_dict(self, state: dict) -> None:
         self.kept = list(state.get("kept", []))
-
-    def _better(self, value: float, than: float) -> bool:
-        return value > than if self.mode == "max" else value < than
 
 
 def _save_weights(model, path: Path) -> None:
