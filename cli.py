@@ -18,6 +18,7 @@ from typing import Annotated, Any
 import typer
 
 from common.errors import UserError
+from common.stderr import native_stderr_silenced
 from trainer.options import NUMBER
 from trainer.shipped import find_model
 
@@ -104,16 +105,8 @@ def _tensorflow_start_up_hidden():
     if os.environ.get("TRAINLAB_VERBOSE_TF"):
         yield
         return
-    sys.stderr.flush()
-    saved = os.dup(2)
-    devnull = os.open(os.devnull, os.O_WRONLY)
-    try:
-        os.dup2(devnull, 2)
+    with native_stderr_silenced():
         yield
-    finally:
-        os.dup2(saved, 2)
-        os.close(saved)
-        os.close(devnull)
 
 
 def _fail(message: str, code: int = 1) -> typer.Exit:
@@ -154,18 +147,18 @@ def fit(ctx: typer.Context) -> None:
     _quiet_tensorflow()
 
     def action():
+        from tasks import build_task
         from trainer import Trainer, TrainerConfig
 
-        task = parsed.spec.load().from_options(parsed.task)
-        task.data_dir = parsed.own.get("data_dir")
+        task = build_task(parsed.spec, parsed.task, parsed.own.get("data_dir"))
         config = TrainerConfig(**{"max_epochs": task.default_epochs, **parsed.trainer})
-        if config.seeds > 1 and not getattr(task, "runs_per_seed", False):
+        if config.seeds > 1 and not task.runs_per_seed:
             raise UserError(f"--seeds {config.seeds}: task {task.name} trains one model per run; "
                             f"repeat it with --seed {config.seed}, --seed {config.seed + 1}, ... instead")
         own = parsed.own
         checkpointing = _model_checkpoint(config, own.get("save_top_k"), own.get("monitor", "val_loss"),
                                           own.get("monitor_mode", "auto"))
-        trainer = Trainer(config, callbacks=[*_default_callbacks(task, own.get("patience")), *checkpointing])
+        trainer = Trainer(config, callbacks=[*_default_callbacks(own.get("patience")), *checkpointing])
         task.run(trainer)
         if trainer.stop_reason and not trainer.stop_reason.startswith("reached --max-epochs"):
             typer.echo(f"stopped: {trainer.stop_reason}")
@@ -187,10 +180,10 @@ def _model_checkpoint(config, save_top_k: int | None, monitor: str, mode: str) -
     return [ModelCheckpoint(monitor=monitor, mode=mode, save_top_k=save_top_k or 0, save_last=True)]
 
 
-def _default_callbacks(task, patience: int | None) -> list:
+def _default_callbacks(patience: int | None) -> list:
     from callbacks import EarlyStopping, LearningRateMonitor, TerminateOnNaN
 
-    callbacks = [LearningRateMonitor(), TerminateOnNaN(), *task.extra_callbacks()]
+    callbacks = [LearningRateMonitor(), TerminateOnNaN()]
     if patience is not None:
         callbacks.append(EarlyStopping(monitor="val_loss", patience=patience))
     return callbacks
@@ -203,10 +196,10 @@ def test(ctx: typer.Context) -> None:
     _quiet_tensorflow()
 
     def action():
+        from tasks import build_task
         from trainer import Trainer, TrainerConfig
 
-        task = parsed.spec.load().from_options(parsed.task)
-        task.data_dir = parsed.own.get("data_dir")
+        task = build_task(parsed.spec, parsed.task, parsed.own.get("data_dir"))
         trainer = Trainer(TrainerConfig(**parsed.trainer))
         results = trainer.test(task, checkpoint=parsed.own.get("checkpoint"), which=parsed.own.get("which", "last"))
         for name, value in results.items():
@@ -353,12 +346,12 @@ def lr_find(ctx: typer.Context) -> None:
 
     def action():
         from callbacks.lr_finder import LearningRateFinder
+        from tasks import build_task
         from trainer import TrainerConfig
         from trainer.tuning import find_learning_rate
 
-        built = parsed.spec.load().from_options(parsed.task)
+        built = build_task(parsed.spec, parsed.task, parsed.own.get("data_dir"))
         sweep = {k: v for k, v in parsed.own.items() if k != "data_dir"}
-        built.data_dir = parsed.own.get("data_dir")
         finder = LearningRateFinder(**sweep)
         config = TrainerConfig(**{**parsed.trainer, "progress": "none"})
         trainer, suggestion = find_learning_rate(built, config, finder)

@@ -30,7 +30,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 def bench(dataset: str, modes: list[str], seed: int, figures: str | None = None) -> dict:
     import numpy as np
 
-    from tasks.adversarial.generator import AttackConfig, attack, make_pairs
+    from tasks.adversarial.generator import GeneratorConfig, attack, make_pairs
     from tasks.adversarial.task import AdversarialConfig, AdversarialTask
     from trainer.export import load_model_file
 
@@ -41,11 +41,11 @@ def bench(dataset: str, modes: list[str], seed: int, figures: str | None = None)
     pairs = make_pairs(samples, len(task.spec.classes))
     images = x[pairs.samples]
     # One tiny attack first, so one-off TensorFlow start-up costs are counted in neither mode.
-    attack(task.model, images[:1], pairs.targets[:1], AttackConfig(max_rounds=1))
+    attack(task.model, images[:1], pairs.targets[:1], GeneratorConfig(max_rounds=1))
     out = {"dataset": dataset, "pairs": len(pairs.targets), "samples": samples}
     results = {}
     for mode in modes:
-        config = AttackConfig(batched=mode == "batched")
+        config = GeneratorConfig(batched=mode == "batched")
         result = attack(task.model, images, pairs.targets, config, pairs.samples)
         results[mode] = result
         summary = result.summary()

@@ -74,10 +74,12 @@ def grad_cost(depth: int = 40, activation: str = "lecun", intervals=(None, 100, 
             for interval in intervals:
                 keras.backend.clear_session()
                 timer = EpochTimer()
+                member = study.member(depth, activation)
+                member.log_gradients = False  # this bench passes the histogram itself, at each interval
                 callbacks = [timer] + ([GradientHistogram(study.probe_batch(), interval)] if interval else [])
                 config = TrainerConfig(max_epochs=2, logdir=logdir, run_name=f"{interval}-{round_index}",
                                        progress="none", checkpoint=False)
-                Trainer(config, callbacks).fit(study.member(depth, activation))
+                Trainer(config, callbacks).fit(member)
                 samples[_setting(interval)].append(timer.seconds[-1])
     summary = {"depth": depth, "activation": activation, "steps_per_epoch": 55000 // 32 + 1, "rounds": rounds}
     for clock, column in (("cpu", 1), ("wall", 0)):
@@ -156,7 +158,7 @@ def grid(depths=(5, 20, 40), activations=("relu", "tanh", "sigmoid", "lecun")) -
     accuracy = {"trainer": {}, "bare_keras": {}}
     with tempfile.TemporaryDirectory() as logdir:
         config = TrainerConfig(max_epochs=task.default_epochs, logdir=logdir, run_name="grid", progress="none")
-        trainer = Trainer(config, [LearningRateMonitor(), TerminateOnNaN(), *task.extra_callbacks()])
+        trainer = Trainer(config, [LearningRateMonitor(), TerminateOnNaN()])
         study = Study(task, trainer.resolve_run_dir(task))
         for index, (depth, activation) in enumerate(task.grid()):
             def through_trainer(depth=depth, activation=activation):
@@ -202,7 +204,9 @@ def loop(depth: int = 20, activation: str = "tanh", rounds: int = 3) -> dict:
             config = TrainerConfig(max_epochs=1, logdir=logdir, run_name=str(round_index), progress="none",
                                    checkpoint=False)
             started = time.process_time()
-            Trainer(config).fit(study.member(depth, activation))
+            member = study.member(depth, activation)
+            member.log_gradients = False  # the loop alone: no callbacks
+            Trainer(config).fit(member)
             best["trainer"] = min(best["trainer"], time.process_time() - started)
             keras.backend.clear_session()
             keras.utils.set_random_seed(42)

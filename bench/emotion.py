@@ -49,10 +49,9 @@ def main() -> None:
         in_training_mask,
         median_latency_ms,
     )
-    from tasks.emotion.export import export_tflite
     from tasks.emotion.model import MacroF1
     from tasks.emotion.preprocessing import FacePreprocessing, preprocess_faces
-    from trainer.export import load_model_file, read_model_card
+    from trainer.export import export_tflite, load_model_file, read_model_card
 
     load_before = os.getloadavg()[0]
     model_path = Path(args.model)

@@ -117,10 +117,10 @@ def generator_attack(model, x, y, samples: list[int], args, epsilon: float):
     """The adversarial task's attack on every (sample, other class) pair; the summary counts only real targets."""
     import numpy as np
 
-    from tasks.adversarial.generator import AttackConfig, attack, make_pairs
+    from tasks.adversarial.generator import GeneratorConfig, attack, make_pairs
 
     pairs = make_pairs(samples, 10)
-    result = attack(model, x[pairs.samples], pairs.targets, AttackConfig(max_rounds=args.max_rounds), pairs.samples)
+    result = attack(model, x[pairs.samples], pairs.targets, GeneratorConfig(max_rounds=args.max_rounds), pairs.samples)
     real = [p for p, sample in zip(result.pairs, pairs.samples, strict=True) if p.target != y[sample]]
     wins = [p for p in real if p.success]
 

@@ -79,30 +79,11 @@ def _keras_predictor(model):
 
 
 def _tflite_predictor(path: Path, threads: int):
-    """A predictor for batches of any size and the model's (input, output) shapes.
+    """A predictor for batches of any size and the model's (input, output) shapes."""
+    from trainer.export import TFLiteModel
 
-    The input is resized only when the number of faces changes.
-    """
-    from live.interpreter import native_stderr_silenced, tflite_interpreter
-
-    interpreter = tflite_interpreter(path, threads)
-    input_index = interpreter.get_input_details()[0]["index"]
-    output_index = interpreter.get_output_details()[0]["index"]
-    current = [int(interpreter.get_input_details()[0]["shape"][0])]
-    shapes = (tuple(interpreter.get_input_details()[0]["shape"][1:]),
-              tuple(interpreter.get_output_details()[0]["shape"][1:]))
-
-    def predict(batch: np.ndarray) -> np.ndarray:
-        if len(batch) != current[0]:
-            with native_stderr_silenced():
-                interpreter.resize_tensor_input(input_index, batch.shape)
-                interpreter.allocate_tensors()
-            current[0] = len(batch)
-        interpreter.set_tensor(input_index, batch)
-        interpreter.invoke()
-        return _as_probabilities(interpreter.get_tensor(output_index).copy())
-
-    return predict, shapes
+    model = TFLiteModel(path, threads)
+    return (lambda batch: _as_probabilities(model(batch))), (model.input_shape, model.output_shape)
 
 
 def _as_probabilities(outputs: np.ndarray) -> np.ndarray:

@@ -78,7 +78,7 @@ class BlazeFaceDetector:
 
     def __init__(self, score_threshold: float = 0.25, iou_threshold: float = 0.3, expand: float = 1.25,
                  lift: float = 0.09, threads: int = 1) -> None:
-        from live.interpreter import tflite_interpreter
+        from trainer.export import tflite_interpreter
 
         self.score_threshold, self.iou_threshold = score_threshold, iou_threshold
         self.expand, self.lift = expand, lift

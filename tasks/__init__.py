@@ -1,9 +1,14 @@
 """The task registry: built-in tasks, tasks installed under the ``trainlab.tasks`` entry-point group,
-and any ``module:Class`` import path.
+and any ``module:Class`` import path. Each built-in task is a package of its own (``tasks/toy/``,
+``tasks/deep_mlp/``, ``tasks/adversarial/``, ``tasks/robust/``, ``tasks/emotion/``); ``classifiers.py``
+is the CNN that adversarial and robust share.
 
 Names map to import paths, so listing tasks reads metadata only and never imports TensorFlow; each
 built-in task's Config lives in a light module of its own, so its options are known without
 importing the task either.
+
+A task may import ``common``, ``callbacks``, ``trainer``, ``data`` and ``tasks.classifiers``, never
+another task's package; only ``cli.py`` and ``live/`` import tasks.
 """
 
 from __future__ import annotations
@@ -63,8 +68,6 @@ BUILT_IN: dict[str, TaskSpec] = {
                  "tasks.emotion.config:EmotionConfig"),
     )
 }
-# The built-in tasks by name, as before plug-ins.
-TASKS = BUILT_IN
 
 
 def installed() -> list[TaskSpec]:
@@ -112,9 +115,11 @@ def _one(name: str, specs: list[TaskSpec]) -> TaskSpec:
     return specs[0]
 
 
-def build_task(name: str, options: dict, data_dir: str | None = None):
-    """Imports and configures a task from CLI options (None values mean "not given")."""
-    task = find_task(name).load().from_options(options)
+def build_task(task: str | TaskSpec, options: dict, data_dir: str | None = None):
+    """Imports and configures a task from CLI options (None values mean "not given"); ``task`` is what a
+    user names (see ``find_task``) or a TaskSpec found already."""
+    spec = task if isinstance(task, TaskSpec) else find_task(task)
+    task = spec.load().from_options(options)
     task.data_dir = data_dir
     return task
 

@@ -1,18 +1,22 @@
-"""Exporting trained models for shipping: the model file and a JSON card beside it, both atomic."""
+"""Exporting trained models for shipping: the model file and a JSON card beside it, both atomic, and
+the TFLite file with the one runner that evaluation, benches and ``live`` share."""
 
 from __future__ import annotations
 
 import contextlib
+import io
 import json
 import logging
 import math
 import sys
+import warnings
 from pathlib import Path
 
 import numpy as np
 
 from common.errors import UserError
-from common.files import atomic_path, write_atomic
+from common.files import atomic_path, write_atomic, write_bytes_atomic
+from common.stderr import native_stderr_silenced
 
 
 def save_model_atomic(model, path: str | Path, include_optimizer: bool = True) -> Path:
@@ -112,3 +116,60 @@ def load_model_file(model_path: str | Path, custom_objects: dict | None = None):
     except (OSError, ValueError, KeyError, TypeError) as error:
         raise UserError(f"model {path} could not be loaded ({type(error).__name__}: {error}); "
                         "re-export it or pass another --model") from None
+
+
+def export_tflite(model, path: str | Path, quantize: bool = True) -> Path:
+    """Converts ``model`` to a TFLite flatbuffer at ``path`` (temporary file and rename).
+
+    ``quantize`` stores the weights as int8 (dynamic-range quantization): on the shipped network a
+    face takes a quarter of the float32 time and the file a quarter of the size, for about 0.1 point
+    of PrivateTest accuracy.
+    """
+    import tensorflow as tf
+
+    from trainer.export import float32_copy
+
+    path = Path(path)
+    converter = tf.lite.TFLiteConverter.from_keras_model(float32_copy(model))
+    if quantize:
+        converter.optimizations = [tf.lite.Optimize.DEFAULT]
+    # The converter prints its intermediate SavedModel's signature to stdout; keep the terminal clean.
+    with contextlib.redirect_stdout(io.StringIO()):
+        flatbuffer = converter.convert()
+    write_bytes_atomic(path, flatbuffer)
+    return path
+
+
+def tflite_interpreter(model_path: str | Path, threads: int):
+    """An allocated ``tf.lite.Interpreter``; TF 2.21 still ships it (with a deprecation warning we mute),
+    and its XNNPACK delegate announces itself on fd 2 (silenced)."""
+    import tensorflow as tf
+
+    with warnings.catch_warnings(), native_stderr_silenced():
+        warnings.simplefilter("ignore")
+        interpreter = tf.lite.Interpreter(model_path=str(model_path), num_threads=threads)
+        interpreter.allocate_tensors()
+    return interpreter
+
+
+class TFLiteModel:
+    """A TFLite file run on batches: ``model(batch)`` returns its first output (a copy); the input is
+    resized only when the number of rows changes."""
+
+    def __init__(self, path: str | Path, threads: int = 2) -> None:
+        self.interpreter = tflite_interpreter(path, threads)
+        given, output = self.interpreter.get_input_details()[0], self.interpreter.get_output_details()[0]
+        self._input, self._output = given["index"], output["index"]
+        self._rows = int(given["shape"][0])
+        self.input_shape = tuple(int(d) for d in given["shape"][1:])
+        self.output_shape = tuple(int(d) for d in output["shape"][1:])
+
+    def __call__(self, batch: np.ndarray) -> np.ndarray:
+        if len(batch) != self._rows:
+            with native_stderr_silenced():
+                self.interpreter.resize_tensor_input(self._input, batch.shape)
+                self.interpreter.allocate_tensors()
+            self._rows = len(batch)
+        self.interpreter.set_tensor(self._input, batch)
+        self.interpreter.invoke()
+        return self.interpreter.get_tensor(self._output).copy()

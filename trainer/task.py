@@ -28,6 +28,9 @@ class Task(Callback):
     batch_size: int = 32
     # Epochs when the user gives no --max-epochs: short enough for a laptop CPU.
     default_epochs: ClassVar[int] = 10
+    # True for a study that trains its models once per seed of ``--seeds N`` (``TrainerConfig.run_seeds``);
+    # a task that trains one model per run refuses --seeds above 1.
+    runs_per_seed: ClassVar[bool] = False
 
     def __init_subclass__(cls, **kwargs) -> None:
         super().__init_subclass__(**kwargs)
@@ -69,8 +72,13 @@ class Task(Callback):
             trainer.test(self)
         return dict(trainer.metrics)
 
-    def extra_callbacks(self) -> list:
-        """Callbacks the task wants on every run from the CLI (e.g. a gradient logger)."""
+    def configure_callbacks(self) -> list:
+        """Callbacks this task brings to every run it is fit, validated or tested in (e.g. a gradient logger
+        or the checkpoint that keeps its best epoch), as Lightning's ``configure_callbacks``.
+
+        The Trainer merges them once per task at set-up: one of a type the user also passed replaces the
+        user's, checkpoint callbacks run last, and their state is saved and restored with the run's.
+        """
         return []
 
     # --- data -------------------------------------------------------------------------------

@@ -16,7 +16,7 @@ import numpy as np
 import tensorflow as tf
 
 from callbacks.callback import Callback, KerasCallbackAdapter
-from callbacks.model_checkpoint import saved_weights
+from callbacks.model_checkpoint import ModelCheckpoint, saved_weights
 from callbacks.progress import PlainProgress, RichProgress, make_progress
 from common.errors import UserError
 from common.files import DiskFullError, FolderLock, is_disk_full, make_dirs
@@ -53,6 +53,7 @@ class Trainer:
         progress = make_progress(self.config.progress)
         if progress is not None:
             self.callbacks.append(progress)
+        self.callbacks = _checkpoints_last(self.callbacks)
         self.current_epoch = 0
         self.global_step = 0
         self.metrics: dict[str, float] = {}
@@ -73,6 +74,9 @@ class Trainer:
         self._averaging = make_averaging(self.config.effective)
         self._budget = TimeBudget(self.config.max_time_seconds, self.config.max_time)
         self._task: Task | None = None
+        # The task whose configure_callbacks() are merged in, and those callbacks.
+        self._attached: Task | None = None
+        self._task_callbacks: list[Callback] = []
         self._fitted: Task | None = None
         self._checkpoint: CheckpointIO | None = None
         self._lock: FolderLock | None = None
@@ -153,7 +157,8 @@ class Trainer:
         the callbacks, for ``<run>/<name>``. Off the chief its folder gets the usual ``workers/<worker>``
         suffix, so no two workers share one."""
         self.resolve_run_dir(task)
-        callbacks = [copy.deepcopy(c) for c in self.callbacks if not isinstance(c, (PlainProgress, RichProgress))]
+        callbacks = [copy.deepcopy(c) for c in self.callbacks
+                     if not isinstance(c, (PlainProgress, RichProgress)) and c not in self._task_callbacks]
         config = self.config if seed is None else dataclasses.replace(self.config, seed=seed, seeds=1)
         child = Trainer(config, callbacks, run_dir=self._run_root / name)
         child.strategy, child.is_chief = self.strategy, self.is_chief
@@ -188,6 +193,7 @@ class Trainer:
                 raise UserError(f"this Trainer already fit a {self._fitted.name} model into {self.run_dir}; "
                                 "fit each model with its own Trainer (trainer.spawn(task, name) for a study)")
             self._fitted = task
+        self._attach_task_callbacks(task)
         self.resolve_run_dir(task)
         self._lock_run_dir()
         if task.model is None:
@@ -212,6 +218,17 @@ class Trainer:
             write_run_config(self, task)
             self.stop_reason = None
         self.should_stop = False
+
+    def _attach_task_callbacks(self, task: Task) -> None:
+        """Merges ``task.configure_callbacks()`` into the run's callbacks, once per task, as Lightning does:
+        a task callback replaces the user's callbacks of its type (or a parent type), a previous task's
+        callbacks leave, and checkpoint callbacks run last (they save what the others have seen)."""
+        if task is self._attached:
+            return
+        own = [c if isinstance(c, Callback) else KerasCallbackAdapter(c) for c in task.configure_callbacks()]
+        kept = [c for c in self.callbacks if c not in self._task_callbacks and not _replaced_by(c, own)]
+        self.callbacks = _checkpoints_last([*kept, *own])
+        self._attached, self._task_callbacks = task, own
 
     def _lock_run_dir(self) -> None:
         """One writer per run folder: a second ``fit`` of the same run refuses while the first runs."""
@@ -465,6 +482,22 @@ class Trainer:
         if state.get("task"):
             task.load_state_dict(state["task"])
         load_random_state(task, state.get("random", {}))
+
+
+def _kind(callback: Callback) -> type:
+    """What a callback is: an adapted Keras callback by the Keras class it wraps."""
+    return type(callback.keras_callback) if isinstance(callback, KerasCallbackAdapter) else type(callback)
+
+
+def _replaced_by(callback: Callback, task_callbacks: list[Callback]) -> bool:
+    """True when a task callback is of ``callback``'s type or a subclass of it (a bare Callback is never replaced)."""
+    kind = _kind(callback)
+    return kind is not Callback and any(issubclass(_kind(own), kind) for own in task_callbacks)
+
+
+def _checkpoints_last(callbacks: list[Callback]) -> list[Callback]:
+    """The callbacks in their order, checkpoint callbacks moved to the end (a stable sort)."""
+    return sorted(callbacks, key=lambda callback: isinstance(callback, ModelCheckpoint))
 
 
 def _state_key(callback: Callback) -> str:

@@ -27,7 +27,7 @@ import numpy as np
 
 
 @dataclass(frozen=True)
-class AttackConfig:
+class GeneratorConfig:
     # The study's stopping rule: C(f) must say the target with at least this probability.
     confidence: float = 0.9
     max_rounds: int = 2000
@@ -147,7 +147,7 @@ class InferenceOnly(keras.layers.Layer):
 
 
 def attack(classifier: keras.Model, images: np.ndarray, targets: np.ndarray,
-           config: AttackConfig = AttackConfig(), sample_ids=None) -> AttackResult:
+           config: GeneratorConfig = GeneratorConfig(), sample_ids=None) -> AttackResult:
     """Attacks ``classifier`` (probabilities out, frozen throughout) on pair p: ``images[p]`` -> ``targets[p]``.
 
     ``images`` are floats in [0, 1] shaped as the classifier's input. The classifier's weights are

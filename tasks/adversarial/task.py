@@ -165,12 +165,12 @@ class AdversarialTask(Task):
         })
 
     def _attack(self, trainer) -> None:
-        from tasks.adversarial.generator import AttackConfig, attack, make_pairs
+        from tasks.adversarial.generator import GeneratorConfig, attack, make_pairs
 
         x_test, y_test = self.splits["test"]
         self.attack_samples = self.pick_samples(x_test, y_test, trainer.config.seed)
         pairs = make_pairs(self.attack_samples, len(self.spec.classes))
-        config = AttackConfig(confidence=self.config.confidence,
+        config = GeneratorConfig(confidence=self.config.confidence,
                               max_rounds=2 if trainer.config.fast_dev_run else self.config.max_rounds,
                               generator_lr=self.config.generator_lr, composite_lr=self.config.composite_lr)
         self.attack_result = attack(self.model, x_test[pairs.samples], pairs.targets, config, pairs.samples)

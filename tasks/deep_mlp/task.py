@@ -86,9 +86,6 @@ class DeepMLPTask(Task):
         x, y = self.splits.train
         return x[: self.config.probe_samples], y[: self.config.probe_samples]
 
-    def extra_callbacks(self) -> list:
-        return [GradientHistogram(self.probe_batch(), every_n_steps=self.config.grad_every)]
-
     def data_checksums(self) -> dict:
         return self.splits.checksums
 
@@ -139,6 +136,9 @@ class MLPTask(Task):
     description = "one MNIST MLP of the deep-mlp study"
     Config = DeepMLPConfig
 
+    # False leaves out the gradient histograms: a baseline for their cost (bench/deep_mlp.py).
+    log_gradients = True
+
     def __init__(self, config: DeepMLPConfig, splits: MNISTSplits, probe_batch: tuple) -> None:
         super().__init__(config)
         if len(config.depths) != 1 or len(config.activations) != 1:
@@ -180,6 +180,11 @@ class MLPTask(Task):
         return self.splits.checksums
 
     # --- hooks ------------------------------------------------------------------------------
+    def configure_callbacks(self) -> list:
+        if not self.log_gradients:
+            return []
+        return [GradientHistogram(self.probe_batch, every_n_steps=self.config.grad_every)]
+
     def setup(self, trainer, task, stage):
         if stage == "fit":
             # Runs before a resumed checkpoint is restored, so these are always the initial weights.

@@ -8,6 +8,8 @@ from pathlib import Path
 
 import numpy as np
 
+from trainer.export import TFLiteModel
+
 
 def class_report(confusion: np.ndarray, classes) -> dict:
     """Accuracy, macro F1 and per-class precision / recall / F1 / support from a confusion matrix."""
@@ -66,26 +68,12 @@ def confusion_figure(confusion, classes, title: str = "PrivateTest confusion mat
     return figure
 
 
-class TFLiteClassifier:
-    """Runs a TFLite emotion model on one preprocessed face at a time (what ``live`` needs per frame)."""
-
-    def __init__(self, path: str | Path, threads: int = 2) -> None:
-        import warnings
-
-        import tensorflow as tf
-
-        with warnings.catch_warnings():  # tf.lite.Interpreter announces its move to LiteRT on every use
-            warnings.simplefilter("ignore", UserWarning)
-            self.interpreter = tf.lite.Interpreter(model_path=str(path), num_threads=threads)
-        self.interpreter.allocate_tensors()
-        self._input = self.interpreter.get_input_details()[0]["index"]
-        self._output = self.interpreter.get_output_details()[0]["index"]
+class TFLiteClassifier(TFLiteModel):
+    """A TFLite emotion model run on one preprocessed face at a time (what ``live`` needs per frame)."""
 
     def __call__(self, face: np.ndarray) -> np.ndarray:
         """``face``: a (1, H, W, C) float32 batch from ``preprocess_faces``; returns class probabilities."""
-        self.interpreter.set_tensor(self._input, face)
-        self.interpreter.invoke()
-        return self.interpreter.get_tensor(self._output)[0]
+        return super().__call__(face)[0]
 
 
 def tflite_accuracy(path: str | Path, faces: np.ndarray, labels: np.ndarray, threads: int = 2) -> float:

@@ -4,15 +4,12 @@ PublicTest picks, and the single-network copy ``live`` runs (``python -m tasks.e
 
 from __future__ import annotations
 
-import contextlib
-import io
 import json
 from pathlib import Path
 
 import keras
 
 from common.errors import UserError
-from common.files import write_bytes_atomic
 from data.datasets import FER_CLASSES
 from tasks.emotion.config import EmotionConfig
 from tasks.emotion.evaluation import (
@@ -22,7 +19,7 @@ from tasks.emotion.evaluation import (
     tflite_accuracy,
 )
 from tasks.emotion.model import FaceCrop, compile_emotion_model
-from trainer.export import float32_copy, read_model_card, save_model_atomic, write_model_card
+from trainer.export import export_tflite, float32_copy, read_model_card, save_model_atomic, write_model_card
 
 
 def export(task, trainer) -> Path:
@@ -72,28 +69,6 @@ def write_export(task, model, card: dict, target: Path, name: str = "emotion") -
     task.exported = [str(model_path), str(model_path.with_suffix(".json")), str(target / f"{name}.tflite")]
     print(f"exported {', '.join(task.exported)}")
     return model_path
-
-
-def export_tflite(model, path: str | Path, quantize: bool = True) -> Path:
-    """Converts ``model`` to a TFLite flatbuffer at ``path`` (temporary file and rename).
-
-    ``quantize`` stores the weights as int8 (dynamic-range quantization): on the shipped network a
-    face takes a quarter of the float32 time and the file a quarter of the size, for about 0.1 point
-    of PrivateTest accuracy.
-    """
-    import tensorflow as tf
-
-    from trainer.export import float32_copy
-
-    path = Path(path)
-    converter = tf.lite.TFLiteConverter.from_keras_model(float32_copy(model))
-    if quantize:
-        converter.optimizations = [tf.lite.Optimize.DEFAULT]
-    # The converter prints its intermediate SavedModel's signature to stdout; keep the terminal clean.
-    with contextlib.redirect_stdout(io.StringIO()):
-        flatbuffer = converter.convert()
-    write_bytes_atomic(path, flatbuffer)
-    return path
 
 
 def _export_target(task, trainer, public_accuracy: float) -> Path:

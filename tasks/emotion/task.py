@@ -61,7 +61,7 @@ class EmotionTask(Task):
         self._subset: tuple[np.ndarray, np.ndarray] | None = None
         self._in_training: dict[str, np.ndarray] = {}
         self._clean_accuracy: LabelAccuracy | None = None
-        # The best PublicTest epoch is kept by the Trainer's ModelCheckpoint, driven by this task's hooks.
+        # Keeps the best PublicTest epoch; the Trainer runs it (configure_callbacks) and resumes its state.
         self.checkpoint = ModelCheckpoint(monitor="val_accuracy", mode="max", save_top_k=1, save_last=False)
 
     # --- data ---------------------------------------------------------------------------------
@@ -200,20 +200,15 @@ class EmotionTask(Task):
         return {"epoch": best["epoch"], "val_accuracy": best["value"],
                 "val_macro_f1": best["metrics"].get("val_macro_f1")}
 
-    def setup(self, trainer, task, stage) -> None:
-        self.checkpoint.setup(trainer, task, stage)
-
-    def on_fit_start(self, trainer, task) -> None:
-        self.checkpoint.on_fit_start(trainer, task)
-
-    def on_validation_epoch_end(self, trainer, task) -> None:
-        self.checkpoint.on_validation_epoch_end(trainer, task)
-
-    def state_dict(self) -> dict:
-        return {"checkpoint": self.checkpoint.state_dict()}
+    def configure_callbacks(self) -> list:
+        # One instance for the task's life: fit and then test read the same record of the best epoch.
+        return [self.checkpoint]
 
     def load_state_dict(self, state: dict) -> None:
-        self.checkpoint.load_state_dict(state.get("checkpoint", {}))
+        # A checkpoint written before configure_callbacks() kept the best epoch in the task's own state;
+        # newer ones keep it with the callbacks', which the Trainer has restored by now.
+        if "checkpoint" in state:
+            self.checkpoint.load_state_dict(state["checkpoint"])
 
     def on_train_batch_start(self, trainer, task, batch_idx) -> None:
         base = float(self.hyperparameters.get("learning_rate")) if self.hyperparameters else self.config.learning_rate

@@ -35,7 +35,7 @@ def run(name: str, data_dir: str, logdir: str) -> dict:
     task = build_task(name, TASK_OPTIONS[name], data_dir)
     config = TrainerConfig(max_epochs=1, limit_train_batches=2, limit_val_batches=2, strategy="multi-worker",
                            logdir=logdir, run_name="mw", progress="none", log_every_n_steps=1)
-    trainer = Trainer(config, callbacks=task.extra_callbacks())
+    trainer = Trainer(config)
     metrics = task.run(trainer)
     result = {"metrics": metrics, "run_dir": str(trainer.run_dir), "chief": trainer.is_chief}
     if name == "toy":

@@ -159,7 +159,7 @@ def test_shipped_model_meets_its_goal_and_its_card(data_dir, dataset, goal):
 @pytest.mark.realdata
 def test_shipped_mnist_model_is_attacked_and_left_unchanged(data_dir):
     require_data(data_dir, "mnist.npz")
-    from tasks.adversarial.generator import AttackConfig, attack
+    from tasks.adversarial.generator import GeneratorConfig, attack
     from tasks.classifiers import load_images
     from trainer.export import load_model_file
 
@@ -167,7 +167,7 @@ def test_shipped_mnist_model_is_attacked_and_left_unchanged(data_dir):
     before = [w.copy() for w in model.get_weights()]
     x, y = load_images("mnist", data_dir)[0]["test"]
     targets = (y[:4] + 1) % 10
-    result = attack(model, x[:4], targets, AttackConfig(max_rounds=400))
+    result = attack(model, x[:4], targets, GeneratorConfig(max_rounds=400))
     assert all(pair.success and pair.predicted == t for pair, t in zip(result.pairs, targets, strict=True))
     for a, b in zip(before, model.get_weights(), strict=True):
         assert a.tobytes() == b.tobytes()

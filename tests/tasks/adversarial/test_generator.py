@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 
 from tasks.adversarial.generator import (
-    AttackConfig,
     AttackResult,
+    GeneratorConfig,
     PairImages,
     PairResult,
     attack,
@@ -42,7 +42,7 @@ def images(count: int) -> np.ndarray:
     return np.random.default_rng(1).uniform(size=(count, *SHAPE)).astype("float32")
 
 
-FAST = AttackConfig(confidence=0.6, max_rounds=150, generator_lr=1e-3, composite_lr=5e-2, snapshot_every=5)
+FAST = GeneratorConfig(confidence=0.6, max_rounds=150, generator_lr=1e-3, composite_lr=5e-2, snapshot_every=5)
 
 
 def test_classifier_weights_are_bit_identical_after_an_attack():
@@ -72,7 +72,7 @@ def test_batched_equals_one_pair_at_a_time(monkeypatch):
     batched = attack(classifier, originals, targets, FAST)
     # The batch shrank (with the optimizer state of the pairs it kept) before the last pairs finished.
     assert shrinks and shrinks[0] == 8
-    single = attack(classifier, originals, targets, AttackConfig(**{**FAST.__dict__, "batched": False}))
+    single = attack(classifier, originals, targets, GeneratorConfig(**{**FAST.__dict__, "batched": False}))
     assert [p.rounds for p in batched.pairs] == [p.rounds for p in single.pairs]
     assert [p.success for p in batched.pairs] == [p.success for p in single.pairs]
     assert len({p.rounds for p in batched.pairs}) > 3
@@ -102,7 +102,7 @@ def test_pixels_stay_in_range_and_rows_describe_the_images():
 
 def test_a_pair_that_cannot_reach_the_target_says_why():
     classifier = tiny_classifier()
-    config = AttackConfig(confidence=0.999, max_rounds=3, composite_lr=1e-3)
+    config = GeneratorConfig(confidence=0.999, max_rounds=3, composite_lr=1e-3)
     result = attack(classifier, images(1), np.array([4]), config)
     row = result.pairs[0]
     assert not row.success and row.rounds == 3

@@ -322,6 +322,16 @@ def test_resume_keeps_the_public_test_record_and_a_fresh_run_drops_it(tmp_path, 
     assert json.loads((trainer.run_dir / "checkpoints/top/index.json").read_text())["kept"][0]["epoch"] == 0
 
 
+def test_a_checkpoint_from_before_configure_callbacks_keeps_its_public_test_record():
+    """Checkpoints written before the Trainer ran the task's ModelCheckpoint kept its record in the task's state."""
+    task = EmotionTask()
+    kept = [{"file": "epoch=002-step=000030-val_accuracy=0.4100.weights.h5", "value": 0.41, "epoch": 2, "step": 30,
+             "metrics": {"val_accuracy": 0.41, "val_macro_f1": 0.3}}]
+    task.load_state_dict({"checkpoint": {"kept": kept}})
+    assert task._best == {"epoch": 2, "val_accuracy": 0.41, "val_macro_f1": 0.3}
+    assert task.configure_callbacks() == [task.checkpoint] and task.state_dict() == {}
+
+
 def test_missing_card_is_a_user_error(tmp_path):
     keras.Sequential([keras.Input((48, 48, 1)), keras.layers.Flatten(), keras.layers.Dense(7)]).save(tmp_path / "m.h5")
     task = EmotionTask.from_options({"model": str(tmp_path / "m.h5")})
