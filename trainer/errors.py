@@ -24,7 +24,7 @@ def download_cause(error: BaseException) -> str:
         if isinstance(cause, TimeoutError) or "Timeout" in name:
             return "no network: the connection timed out"
         if isinstance(cause, ConnectionError) or name in ("URLError", "gaierror") or "ConnectionError" in name:
-            return f"no network ({_first_line(getattr(cause, 'reason', None) or cause)})"
+            return f"no network: {_first_line(getattr(cause, 'reason', None) or cause)}"
     for cause in chain:
         if "hash" in str(cause).lower() or "checksum" in str(cause).lower():
             return "the downloaded file failed its checksum (a truncated or altered download)"
