@@ -18,7 +18,6 @@ import cli
 from tasks import BUILT_IN
 from trainer import TrainerConfig
 from trainer.config import _max_time_error, _swa_start_error, _val_interval_error
-from trainer.options import options_of
 from trainer.validation import BOUNDS, check_fields, has_range, model_file_error, one_path_component, tf_config_error
 
 # A value each check function refuses (TF_CONFIG is unset during the walk).

@@ -185,9 +185,9 @@ def _keras_download_failure(cause: Exception):
         try:
             raise cause
         except urllib.error.HTTPError as error:
-            raise Exception(f"URL fetch failure on https://storage.googleapis.com/x: {error.code} -- {error.msg}")
+            raise Exception(f"URL fetch failure on https://storage.googleapis.com/x: {error.code} -- {error.msg}")  # noqa: B904
         except urllib.error.URLError as error:
-            raise Exception(f"URL fetch failure on https://storage.googleapis.com/x: None -- {error.reason}")
+            raise Exception(f"URL fetch failure on https://storage.googleapis.com/x: None -- {error.reason}")  # noqa: B904
 
     return load_data
 
