@@ -6,6 +6,7 @@ TensorFlow is imported inside the commands, so ``--help`` and ``tasks`` answer a
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import difflib
 import inspect
 import os
@@ -21,6 +22,7 @@ from common.errors import UserError
 from common.stderr import native_stderr_silenced
 from trainer.options import NUMBER
 from trainer.shipped import find_model
+from trainer.validation import check_fields
 
 try:  # typer >= 0.2x carries its own click
     from typer._click import exceptions as click_errors
@@ -34,20 +36,33 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 
+DATA_DIR_ANY = "a folder without the data set is named by the loader, with where else it looked"
 LogDir = Annotated[Path, typer.Option(help="TensorBoard root; runs go to <logdir>/<task>/<run-name>/.")]
 TRAINER_PANEL = "Trainer options"
+
+
+def _run_folder_error(path: Path) -> str | None:
+    if path.is_dir():
+        return None
+    what = "is a file" if path.exists() else "does not exist"
+    return f"{path} {what}; pass a run folder made by `fit`, e.g. --checkpoint logs/toy/<run>"
 
 
 @dataclass(frozen=True)
 class FitOptions:
     """Options of `fit` that belong neither to the Trainer's config nor to the task's."""
 
-    data_dir: Path | None = field(default=None, metadata={"help": "Data folder; else $TRAINLAB_DATA, else ~/.keras/datasets."})
-    patience: int | None = field(default=None, metadata={"help": "Early stopping: epochs without val_loss improvement."})
+    data_dir: Path | None = field(default=None, metadata={
+        "help": "Data folder; else $TRAINLAB_DATA, else ~/.keras/datasets.", "any": DATA_DIR_ANY})
+    patience: int | None = field(default=None, metadata={
+        "help": "Early stopping: epochs without val_loss improvement.", "min": 0, "fix": "e.g. --patience 5"})
     # None: no top-k files (a ModelCheckpoint still keeps the last weights under --weight-averaging).
     save_top_k: int | None = field(default=None, metadata={
-        "help": "ModelCheckpoint: keep the K best weight files by --monitor in <run>/checkpoints/top/."})
-    monitor: str = field(default="val_loss", metadata={"help": "ModelCheckpoint's metric, e.g. val_accuracy."})
+        "help": "ModelCheckpoint: keep the K best weight files by --monitor in <run>/checkpoints/top/.", "min": 0,
+        "fix": "e.g. --save-top-k 1"})
+    monitor: str = field(default="val_loss", metadata={
+        "help": "ModelCheckpoint's metric, e.g. val_accuracy.",
+        "any": "a metric the task never logs is named, with the ones it logs, after the first validation"})
     monitor_mode: str = field(default="auto", metadata={
         "help": "ModelCheckpoint: min, max, or auto (max for accuracy-like names).", "choices": ("auto", "min", "max")})
 
@@ -56,8 +71,10 @@ class FitOptions:
 class TestOptions:
     """Options of `test` that belong neither to the Trainer's config nor to the task's."""
 
-    data_dir: Path | None = field(default=None, metadata={"help": "Data folder; else $TRAINLAB_DATA, else ~/.keras/datasets."})
-    checkpoint: Path | None = field(default=None, metadata={"help": "A run folder whose newest checkpoint to load."})
+    data_dir: Path | None = field(default=None, metadata={
+        "help": "Data folder; else $TRAINLAB_DATA, else ~/.keras/datasets.", "any": DATA_DIR_ANY})
+    checkpoint: Path | None = field(default=None, metadata={
+        "help": "A run folder whose newest checkpoint to load.", "check": _run_folder_error})
     which: str = field(default="last", metadata={
         "help": "With --checkpoint: best (ModelCheckpoint's best file) or last (the last weights).",
         "choices": ("last", "best")})
@@ -67,12 +84,20 @@ class TestOptions:
 class LrFindOptions:
     """Options of `lr-find`: the range of the sweep (LearningRateFinder's arguments) and the data folder."""
 
-    data_dir: Path | None = field(default=None, metadata={"help": "Data folder; else $TRAINLAB_DATA, else ~/.keras/datasets."})
+    data_dir: Path | None = field(default=None, metadata={
+        "help": "Data folder; else $TRAINLAB_DATA, else ~/.keras/datasets.", "any": DATA_DIR_ANY})
     # From far below any rate in use to where every loss diverges; the sweep stops at divergence.
-    min_lr: float = field(default=1e-7, metadata={"help": "First rate of the sweep."})
-    max_lr: float = field(default=1.0, metadata={"help": "Last rate of the sweep."})
+    min_lr: float = field(default=1e-7, metadata={"help": "First rate of the sweep.", "above": 0})
+    max_lr: float = field(default=1.0, metadata={"help": "Last rate of the sweep.", "above": 0})
     # fastai's and Lightning's default: enough points for the smoothed curve's steepest fall.
-    num_steps: int = field(default=200, metadata={"help": "Training steps of the sweep (fewer when the loss diverges)."})
+    num_steps: int = field(default=200, metadata={
+        "help": "Training steps of the sweep (fewer when the loss diverges).", "min": 10,
+        "fix": "fewer points draw no curve; e.g. --num-steps 100"})
+
+    def __post_init__(self) -> None:
+        if self.min_lr >= self.max_lr:
+            raise UserError(f"the rate range {self.min_lr:g} to {self.max_lr:g} is empty; give --min-lr below "
+                            f"--max-lr, e.g. --min-lr 1e-6 --max-lr 1")
 
 
 # The Trainer's options that an evaluation or a range test uses; `fit` takes every TrainerConfig field.
@@ -158,7 +183,8 @@ def fit(ctx: typer.Context) -> None:
         own = parsed.own
         checkpointing = _model_checkpoint(config, own.get("save_top_k"), own.get("monitor", "val_loss"),
                                           own.get("monitor_mode", "auto"))
-        trainer = Trainer(config, callbacks=[*_default_callbacks(own.get("patience")), *checkpointing])
+        trainer = Trainer(config, callbacks=[*_default_callbacks(task, own.get("patience")), *checkpointing],
+                          exclusive=True)
         task.run(trainer)
         if trainer.stop_reason and not trainer.stop_reason.startswith("reached --max-epochs"):
             typer.echo(f"stopped: {trainer.stop_reason}")
@@ -200,13 +226,24 @@ def test(ctx: typer.Context) -> None:
         from trainer import Trainer, TrainerConfig
 
         task = build_task(parsed.spec, parsed.task, parsed.own.get("data_dir"))
-        trainer = Trainer(TrainerConfig(**parsed.trainer))
+        config = TrainerConfig(**parsed.trainer)
+        if parsed.own.get("checkpoint") is None and not task.loads_trained_model:
+            raise UserError(_nothing_to_test(task, config))
+        trainer = Trainer(config, exclusive=True)
         results = trainer.test(task, checkpoint=parsed.own.get("checkpoint"), which=parsed.own.get("which", "last"))
         for name, value in results.items():
             typer.echo(f"test_{name}: {value:.4f}")
         typer.echo(f"run folder: {trainer.run_dir}")
 
     _run(action)
+
+
+def _nothing_to_test(task, config) -> str:
+    """`test` of a task that trains its own model, without weights: what to pass instead of an untrained score."""
+    model = any(f.name == "model" for f in dataclasses.fields(task.Config)) if task.Config else False
+    other = " or --model FILE.h5 (an exported model)" if model else ""
+    return (f"test {task.name}: nothing trained to evaluate (the task builds a new, untrained model); pass "
+            f"--checkpoint {Path(config.logdir) / task.name}/<run> (a run folder of `fit {task.name}`){other}")
 
 
 @dataclass(frozen=True)
@@ -239,13 +276,27 @@ def _parse_task_command(ctx: typer.Context, verb: str, own: type, trainer_fields
     groups = {**shared, f"{spec.name} options": task_options}
     _check_unique(groups, spec.name)
     summary = f"{PURPOSES[verb]} the task {spec.name}" + (f": {spec.summary}." if spec.summary else ".")
-    values = _invoke(_task_command(summary, groups), args[1:], f"{ctx.command_path} {args[0]}", spec.name, task_options)
+    every = {o.name: o for options in groups.values() for o in options}
+    values = _invoke(_task_command(summary, groups), args[1:], f"{ctx.command_path} {args[0]}", spec.name, task_options,
+                     every)
     parsed = {panel: {o.name: _convert(o, values[o.name]) for o in options if o.name in values}
               for panel, options in groups.items()}
+    for config_class, given in ((TrainerConfig, parsed[TRAINER_PANEL]), (config, parsed[f"{spec.name} options"])):
+        _check_given(config_class, given)
     own_names = {o.name for o in options_of(own, verb)}
     trainer_given = {k: v for k, v in parsed[TRAINER_PANEL].items() if k not in own_names}
     own_given = {k: v for k, v in parsed[TRAINER_PANEL].items() if k in own_names}
+    _check_given(own, own_given)
     return ParsedTaskCommand(spec, trainer_given, own_given, parsed[f"{spec.name} options"])
+
+
+def _check_given(config_class: type | None, given: dict) -> None:
+    """Builds the Config from what was given, so that every range (metadata and ``__post_init__``) holds before
+    TensorFlow is imported or anything trains; a plug-in's Config is checked by the same metadata."""
+    if config_class is None:
+        return
+    names = {f.name for f in dataclasses.fields(config_class)}
+    check_fields(config_class(**{k: v for k, v in given.items() if k in names and v is not None}))
 
 
 def _check_unique(groups: dict, task: str) -> None:
@@ -304,17 +355,46 @@ def _convert(option, value):
     return value.value if isinstance(value, Enum) else value
 
 
-def _invoke(command, args: list[str], prog: str, task: str | None = None, task_options=()) -> dict:
+def _invoke(command, args: list[str], prog: str, task: str | None = None, task_options=(), options=None) -> dict:
     """Parses ``args`` with ``command``: a usage error becomes a UserError, help exits."""
     try:
         result = command.main(args=args, prog_name=prog, standalone_mode=False)
     except click_errors.NoSuchOption as error:
         raise UserError(_no_such_option(error, command, task, task_options, prog)) from None
+    except click_errors.BadParameter as error:
+        option = (options or {}).get(getattr(error.param, "name", None))
+        if option is None:
+            raise UserError(" ".join(error.format_message().split())) from None
+        raise UserError(_bad_value(option, _given_text(args, error.param.opts))) from None
     except click_errors.UsageError as error:
         raise UserError(" ".join(error.format_message().split())) from None
     if not isinstance(result, dict):  # --help printed the help
         raise typer.Exit(result or 0)
     return result
+
+
+def _bad_value(option, text: str) -> str:
+    """A value the option's type refuses, quoted, with what it takes and an example."""
+    if option.choices:
+        close = difflib.get_close_matches(text, option.choices, n=1, cutoff=0.6)
+        hint = f" (did you mean {close[0]}?)" if close else ""
+        return f"{option.flag} {text!r} is unknown{hint}; use one of {', '.join(option.choices)}"
+    words = {int: "a whole number", float: "a number"}.get(option.kind, f"a {option.kind.__name__}")
+    example = option.default if isinstance(option.default, (int, float)) and option.default else (
+        {int: 10, float: 0.01}.get(option.kind, 1))
+    return f"{option.flag} {text!r} is not {words}; e.g. {option.flag} {example}"
+
+
+def _given_text(args: list[str], flags) -> str:
+    """The text given to one of ``flags`` (the last, as click reads it): ``--flag value`` or ``--flag=value``."""
+    given = ""
+    for index, arg in enumerate(args):
+        for flag in flags:
+            if arg == flag and index + 1 < len(args):
+                given = args[index + 1]
+            elif arg.startswith(flag + "="):
+                given = arg[len(flag) + 1:]
+    return given
 
 
 def _no_such_option(error, command, task: str | None, task_options, prog: str) -> str:
@@ -354,7 +434,7 @@ def lr_find(ctx: typer.Context) -> None:
         sweep = {k: v for k, v in parsed.own.items() if k != "data_dir"}
         finder = LearningRateFinder(**sweep)
         config = TrainerConfig(**{**parsed.trainer, "progress": "none"})
-        trainer, suggestion = find_learning_rate(built, config, finder)
+        trainer, suggestion = find_learning_rate(built, config, finder, exclusive=True)
         ending = "the loss diverged" if finder.stopped_early else "the sweep ended"
         typer.echo(f"swept {len(finder.rates)} steps from {finder.rates[0]:.1e} to {finder.rates[-1]:.1e} ({ending})")
         if suggestion is None:

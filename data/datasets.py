@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from common.errors import UserError
+from common.errors import UserError, download_cause
 from common.files import atomic_path
 
 FER_CLASSES = ("angry", "disgust", "fear", "happy", "sad", "surprise", "neutral")
@@ -112,7 +112,7 @@ def _load_keras_npz(name: str, data_dir, shape: tuple, keras_loader) -> Dataset:
         (x_train, y_train), (x_test, y_test) = keras_loader()
     except Exception as error:  # keras raises bare Exception subclasses for network failures
         raise DataError(
-            f"{name}.npz was not found in {directory} and the download failed ({type(error).__name__}); "
+            f"{name}.npz was not found in {directory} and the download failed ({download_cause(error)}); "
             f"put {name}.npz there, or pass --data-dir / set TRAINLAB_DATA to the folder that has it"
         ) from None
     splits = {"train": (x_train, y_train.reshape(-1).astype(np.int64)),
@@ -187,7 +187,7 @@ def download_fer2013(cache_dir: Path, handle: str = FER2013_KAGGLE_HANDLE) -> Pa
 
         source = Path(kagglehub.dataset_download(handle))
     except Exception as error:  # offline, Kaggle down or the handle gone: kagglehub raises many types
-        raise DataError(f"the download of Kaggle's {handle} failed ({type(error).__name__})") from None
+        raise DataError(f"the download of Kaggle's {handle} failed ({download_cause(error)})") from None
     found = [source] if source.is_file() else sorted(source.rglob("fer2013.csv"))
     if not found:
         raise DataError(f"the Kaggle data set {handle} has no fer2013.csv")

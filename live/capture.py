@@ -15,6 +15,9 @@ from pathlib import Path
 
 from common.errors import UserError
 
+# What OpenCV's FFmpeg back end commonly decodes; a folder given as --camera is searched for one.
+VIDEO_SUFFIXES = (".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v")
+
 
 @dataclass(frozen=True)
 class Frame:
@@ -46,6 +49,9 @@ class Source:
         """An opened cv2.VideoCapture, or a UserError naming the fix."""
         import cv2
 
+        if self.kind == "file" and Path(self.text).is_dir():
+            raise UserError(f"{self.text} is a folder, not a video file; {_video_in(Path(self.text))}"
+                            "--camera 0 for a camera, or a stream URL")
         if self.kind == "file" and not Path(self.text).is_file():
             raise UserError(f"video file {self.text} does not exist; "
                             "pass --camera 0 for a camera, a video path or a URL")
@@ -58,6 +64,13 @@ class Source:
                     "file": "it is not a video OpenCV can decode; convert it to mp4"}[self.kind]
             raise UserError(f"{self.describe()} could not be opened; {hint}")
         return capture
+
+
+def _video_in(folder: Path) -> str:
+    """The fix for a folder given as a video: a video inside it, when it holds one."""
+    readable = os.access(folder, os.R_OK | os.X_OK)
+    videos = sorted(p for p in folder.iterdir() if p.suffix.lower() in VIDEO_SUFFIXES) if readable else []
+    return f"pass a video in it, e.g. --camera {videos[0]}, or " if videos else "pass a video file in it, "
 
 
 def _quietly(action):

@@ -13,6 +13,7 @@ another task's package; only ``cli.py`` and ``live/`` import tasks.
 
 from __future__ import annotations
 
+import difflib
 import importlib
 import importlib.metadata
 import os
@@ -95,9 +96,20 @@ def find_task(reference: str) -> TaskSpec:
         return TaskSpec(reference, reference, "", origin="import path")
     registered = _registered()
     if reference not in registered:
-        raise UserError(f"task {reference!r} is unknown; choose one of: {', '.join(registered)} "
+        close = _close_name(reference, list(registered))
+        hint = f" (did you mean {close}?)" if close else ""
+        raise UserError(f"task {reference!r} is unknown{hint}; choose one of: {', '.join(registered)} "
                         "(or give a Task class as module:Class)")
     return _one(reference, registered[reference])
+
+
+def _close_name(reference: str, names: list[str]) -> str | None:
+    """The registered name a misspelling means: another case, ``_`` for ``-``, or a letter or two off."""
+    folded = reference.lower().replace("_", "-")
+    if folded in names:
+        return folded
+    close = difflib.get_close_matches(folded, names, n=1, cutoff=0.6)
+    return close[0] if close else None
 
 
 def _registered() -> dict[str, list[TaskSpec]]:

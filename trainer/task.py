@@ -55,6 +55,12 @@ class Task(Callback):
                             f"it takes {takes}")
         return cls(cls.Config(**given) if cls.Config else None)
 
+    @property
+    def loads_trained_model(self) -> bool:
+        """Whether ``build_model`` loads trained weights itself (by default: an exported model given as the
+        option ``model``), so that ``test`` needs no checkpoint; a task that only builds new models has none."""
+        return bool(getattr(self.config, "model", None))
+
     def build_model(self):
         """Returns the compiled ``keras.Model``; called inside the distribution strategy's scope."""
         raise NotImplementedError(f"{type(self).__name__} must implement build_model()")

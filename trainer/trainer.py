@@ -7,6 +7,7 @@ import copy
 import dataclasses
 import itertools
 import math
+import shutil
 import sys
 import time
 import warnings
@@ -43,10 +44,19 @@ class Trainer:
 
     A Trainer fits one task (its run folder holds that task's checkpoints); it may then validate,
     test or predict others, each with its own compiled steps. ``spawn`` gives a study one per model.
+    ``run_kind`` (fit, test, lr-find) is recorded in the run folder, for ``report`` and ``--resume``.
+
+    ``exclusive`` (the CLI's choice): a new run (no ``resume``) refuses a named run folder that already
+    holds a run, so that two runs never mix checkpoints and event files. Either way, a run that fails
+    before its first checkpoint or results removes the folders it made.
     """
 
-    def __init__(self, config: TrainerConfig | None = None, callbacks=(), run_dir: str | Path | None = None) -> None:
+    def __init__(self, config: TrainerConfig | None = None, callbacks=(), run_dir: str | Path | None = None,
+                 exclusive: bool = False) -> None:
         self.config = config or TrainerConfig()
+        self.exclusive = exclusive
+        self.run_kind: str | None = None
+        self.evaluated: str | None = None
         self.callbacks: list[Callback] = [
             c if isinstance(c, Callback) else KerasCallbackAdapter(c) for c in callbacks
         ]
@@ -80,6 +90,7 @@ class Trainer:
         self._fitted: Task | None = None
         self._checkpoint: CheckpointIO | None = None
         self._lock: FolderLock | None = None
+        self._made: list[Path] | None = None
         self._steps: dict[str, tf.types.experimental.GenericFunction] = {}
         self._compiler: StepCompiler | None = None
         self._batches = BatchSource(self.config.seed)
@@ -119,7 +130,10 @@ class Trainer:
         ``best`` (ModelCheckpoint's top file) or ``last`` (its last file, else the newest resumable checkpoint)."""
         with self._running(task, "test"):
             if checkpoint is not None:
+                self.evaluated = f"{checkpoint} ({which})"
                 self._load_weights(task, Path(checkpoint), which)
+            elif self.run_kind == "test":
+                self.evaluated = getattr(task.config, "model", None)
             results = self._run_eval(task, "test")
             write_run_results(self, task)
             return results
@@ -146,7 +160,8 @@ class Trainer:
             self._ensure_strategy()
             if self._run_root is None:
                 config = self.config.effective
-                self._run_root = new_run_dir(Path(config.logdir) / task.name, config.run_name, config.resume)
+                self._run_root = new_run_dir(Path(config.logdir) / task.name, config.run_name, config.resume,
+                                             exclusive=self.exclusive and self.is_chief)
             self.run_dir = self._run_root
             if not self.is_chief:
                 self.run_dir = self._run_root / "workers" / worker_name(self.strategy)
@@ -169,14 +184,18 @@ class Trainer:
     def _running(self, task: Task, stage: str):
         try:
             self._setup(task, stage)
-        except BaseException:
+        except BaseException as exception:
+            self.logger.close()
             self._unlock_run_dir()
+            self._remove_failed_start(exception)
             raise
+        failure = None
         try:
             for target in (task, *self.callbacks):
                 target.setup(self, task, stage)
             yield
         except BaseException as exception:
+            failure = exception
             self._call("on_exception", task, exception)
             if is_disk_full(exception) and not isinstance(exception, DiskFullError):  # e.g. TensorBoard's events
                 raise DiskFullError(self.run_dir, None, "free some space, then continue with --resume") from None
@@ -185,6 +204,8 @@ class Trainer:
             self._call("teardown", task, stage)
             self.logger.close()
             self._unlock_run_dir()
+            if failure is not None:
+                self._remove_failed_start(failure)
 
     def _setup(self, task: Task, stage: str) -> None:
         self._bind(task)
@@ -196,6 +217,7 @@ class Trainer:
         self._attach_task_callbacks(task)
         self.resolve_run_dir(task)
         self._lock_run_dir()
+        self.run_kind = self.run_kind or stage
         if task.model is None:
             import keras
 
@@ -232,6 +254,8 @@ class Trainer:
 
     def _lock_run_dir(self) -> None:
         """One writer per run folder: a second ``fit`` of the same run refuses while the first runs."""
+        if self._made is None:  # the folders this Trainer makes, which a failed start removes again
+            self._made = [p for p in (self.run_dir, *self.run_dir.parents) if not p.exists()]
         make_dirs(self.run_dir, "pass a --logdir you can write to")
         if self._lock is None:
             self._lock = FolderLock(self.run_dir)
@@ -244,6 +268,25 @@ class Trainer:
     def _unlock_run_dir(self) -> None:
         if self._lock is not None:
             self._lock.release()
+
+    def _remove_failed_start(self, error: BaseException) -> None:
+        """A run that fails before its first checkpoint or results leaves no folder behind: on a user's
+        mistake it removes the run folder this Trainer made (its config and event files say nothing
+        yet), on any other failure only a folder that holds no more than the lock."""
+        folder, made = self.run_dir, self._made or []
+        if folder is None or folder not in made or not folder.is_dir():
+            return
+        if (folder / "metrics.json").exists() or any((folder / "checkpoints").glob("*")):
+            return
+        if not isinstance(error, UserError) and any(p.name != ".lock" for p in folder.iterdir()):
+            return
+        shutil.rmtree(folder, ignore_errors=True)
+        for parent in made[made.index(folder) + 1:]:  # the parents it made, deepest first, while empty
+            try:
+                parent.rmdir()
+            except OSError:
+                break
+        self._made = []
 
     def _ensure_strategy(self) -> None:
         if self.strategy is None:

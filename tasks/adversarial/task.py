@@ -49,14 +49,7 @@ class AdversarialTask(Task):
         self.reused = False
 
     def _validate_config(self) -> None:
-        c = self.config
-        if not 0.0 < c.confidence < 1.0:
-            raise UserError(f"--confidence {c.confidence} must be between 0 and 1 (exclusive), e.g. 0.9")
-        if c.max_rounds < 1:
-            raise UserError(f"--max-rounds {c.max_rounds} must be at least 1")
-        for name in ("generator_lr", "composite_lr"):
-            if not getattr(c, name) > 0:
-                raise UserError(f"--{name.replace('_', '-')} {getattr(c, name)} must be positive, e.g. 0.001")
+        c = self.config  # its fields' ranges are the Config's own (AdversarialConfig's metadata)
         if c.samples is not None and not c.samples:
             raise UserError("--samples is empty; give test-image indices such as 3,2,1")
 
@@ -67,6 +60,11 @@ class AdversarialTask(Task):
         # A shipped classifier is found from any folder; a retrained one goes to ./models.
         local = Path("models") / f"{self.config.dataset}_cnn.h5"
         return local if self.config.retrain else find_model(local)
+
+    @property
+    def loads_trained_model(self) -> bool:
+        # Its classifier file, models/<dataset>_cnn.h5 unless --model names another; setup names a missing one.
+        return not self.config.retrain
 
     @property
     def reuses_model(self) -> bool:

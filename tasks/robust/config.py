@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from common.errors import UserError
 from trainer.shipped import find_model
+from trainer.validation import check_fields, model_file_error
 
 DATASETS = ("mnist", "cifar10")
 TRAINING_ATTACKS = ("fgsm", "pgd")
+# MNIST and CIFAR-10 each hold 10,000 test images.
+TEST_IMAGES = 10000
 
 
 @dataclass(frozen=True)
@@ -48,35 +50,30 @@ class RobustConfig:
     dataset: str = field(default="mnist", metadata={"help": "Data set to train on.", "choices": DATASETS})
     # fgsm means FGSM from a random start with step 1.25 epsilon: one gradient per batch, PGD's robustness.
     attack: str = field(default="fgsm", metadata={"help": "Adversarial training attack.", "choices": TRAINING_ATTACKS})
-    epsilon: float | None = field(  # None: the data set's budget (0.3 MNIST, 8/255 CIFAR-10)
-        default=None, metadata={"help": "L-infinity budget (default 0.3 MNIST, 8/255 CIFAR-10)."})
-    batch_size: int | None = field(default=None, metadata={"help": "Batch size; default: the data set's recipe."})
+    epsilon: float | None = field(  # None: the data set's budget (0.3 MNIST, 8/255 CIFAR-10); pixels are in [0, 1]
+        default=None, metadata={"help": "L-infinity budget (default 0.3 MNIST, 8/255 CIFAR-10).", "above": 0,
+                                "max": 1, "fix": "e.g. --epsilon 0.3 (MNIST) or 0.0314 (8/255, CIFAR-10)"})
+    batch_size: int | None = field(default=None, metadata={"help": "Batch size; default: the data set's recipe.",
+                                                           "min": 1, "fix": "e.g. --batch-size 128"})
     # Robustness needs capacity (Madry et al. 2018, figure 4): the cost per step grows with its square.
     width: int | None = field(default=None, metadata={
-        "help": "Filters of the first convolution, doubling per layer (default 32 MNIST, 48 CIFAR-10)."})
+        "help": "Filters of the first convolution, doubling per layer (default 32 MNIST, 48 CIFAR-10).", "min": 1,
+        "fix": "e.g. --width 96"})
     model: str | None = field(  # `test robust --model`: an exported model to evaluate
-        default=None, metadata={"help": "An exported model (.h5) to evaluate; its card gives the data set."})
+        default=None, metadata={"help": "An exported model (.h5) to evaluate; its card gives the data set.",
+                                "check": model_file_error})
     # 1,000 images keep the strong test pass to minutes on 2 CPU cores (20 PGD-50 runs per image).
     eval_images: int = field(default=1000, metadata={
-        "help": "First N test images attacked by the strong evaluation (clean accuracy uses all)."})
+        "help": "First N test images attacked by the strong evaluation (clean accuracy uses all).", "min": 0,
+        "max": TEST_IMAGES})
     # Wong et al. (2020) evaluate with 10 restarts of PGD-50.
     eval_restarts: int = field(default=10, metadata={
-        "help": "Random restarts of each strong-evaluation attack (PGD-50 cross-entropy and margin loss)."})
+        "help": "Random restarts of each strong-evaluation attack (PGD-50 cross-entropy and margin loss).", "min": 1})
 
     def __post_init__(self) -> None:
         if self.model is not None:  # models/... is also found from another folder, in the installed project
             object.__setattr__(self, "model", str(find_model(self.model)))
-        if self.dataset not in DATASETS:
-            raise UserError(f"--dataset {self.dataset!r} is unknown; use one of {', '.join(DATASETS)}")
-        if self.attack not in TRAINING_ATTACKS:
-            raise UserError(f"--attack {self.attack!r} is unknown; use one of {', '.join(TRAINING_ATTACKS)}")
-        if self.batch_size is not None and self.batch_size < 1:
-            raise UserError(f"--batch-size must be at least 1, got {self.batch_size}")
-        if self.width is not None and self.width < 1:
-            raise UserError(f"--width must be at least 1 filter, got {self.width}; e.g. --width 96")
-        if self.eval_images < 0 or self.eval_restarts < 1:
-            raise UserError(f"--eval-images {self.eval_images} / --eval-restarts {self.eval_restarts}: "
-                            "use eval-images >= 0 and eval-restarts >= 1")
+        check_fields(self)
 
     @property
     def recipe(self) -> Recipe:

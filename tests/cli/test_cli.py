@@ -35,7 +35,7 @@ def test_tasks_lists_every_task_with_one_line():
 
 
 @pytest.mark.parametrize(("args", "message"), [
-    (("fit", "toyy"), "error: task 'toyy' is unknown; choose one of: toy, deep-mlp"),
+    (("fit", "toyy"), "error: task 'toyy' is unknown (did you mean toy?); choose one of: toy, deep-mlp"),
     (("fit", "toy", "--max-epochs", "0"), "error: --max-epochs must be at least 1, got 0"),
     (("fit", "toy", "--tune"), "error: option --tune does not apply to task toy"),
     (("fit", "toy", "--strategy", "multi-worker"), "error: --strategy multi-worker needs TF_CONFIG"),

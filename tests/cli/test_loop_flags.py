@@ -12,7 +12,8 @@ from tests.cli.test_cli import cli
 @pytest.mark.parametrize(("args", "message"), [
     (("--precision", "fp8"), "error: --precision 'fp8' is unknown; use one of 32, bf16-mixed, 16-mixed"),
     (("--gradient-clip-val", "0"), "error: --gradient-clip-val must be above 0, got 0.0; omit it to not clip"),
-    (("--accumulate-grad-batches", "0"), "error: --accumulate-grad-batches must be at least 1, got 0"),
+    (("--accumulate-grad-batches", "0"),
+     "error: --accumulate-grad-batches must be at least 1, got 0; e.g. --accumulate-grad-batches 1"),
     (("--max-time", "2:00"), "error: --max-time '2:00' is not DD:HH:MM:SS; e.g. 00:02:00:00 for two hours"),
     (("--save-top-k", "1", "--monitor", "val_f1", "--max-epochs", "1"),
      "error: ModelCheckpoint monitors 'val_f1', which task toy never logs; it logs: train_accuracy, train_loss, "

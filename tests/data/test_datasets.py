@@ -115,7 +115,7 @@ def test_missing_fer2013_offline_says_where_it_looked_and_how_to_get_it(tmp_path
         load_fer2013(tmp_path / "data")
     message = str(error.value)
     assert str(tmp_path / "data") in message and "fer2013.csv" in message and "Kaggle" in message
-    assert "download of Kaggle's deadskull7/fer2013 failed (ConnectionError)" in message
+    assert "download of Kaggle's deadskull7/fer2013 failed (no network: cannot reach kaggle.com" in message
     assert not cache.exists() or not list(cache.iterdir())
 
 
@@ -176,15 +176,44 @@ def test_a_copy_that_fails_the_checksum_or_breaks_halfway_leaves_nothing(tmp_pat
     assert list(cache.iterdir()) == []
 
 
-def test_missing_mnist_without_network_is_a_clear_error(tmp_path, monkeypatch):
+def _keras_download_failure(cause: Exception):
+    """What keras.utils.get_file raises: its own Exception with urllib's error as the context, or its ValueError
+    for a file that fails its hash."""
+    import urllib.error
+
+    def load_data():
+        try:
+            raise cause
+        except urllib.error.HTTPError as error:
+            raise Exception(f"URL fetch failure on https://storage.googleapis.com/x: {error.code} -- {error.msg}")  # noqa: B904
+        except urllib.error.URLError as error:
+            raise Exception(f"URL fetch failure on https://storage.googleapis.com/x: None -- {error.reason}")  # noqa: B904
+
+    return load_data
+
+
+@pytest.mark.parametrize(("cause", "said"), [
+    ("offline", "no network: [Errno -3] Temporary failure in name resolution"),
+    ("missing", "HTTP status 404 (Not Found)"),
+    ("altered", "the downloaded file failed its checksum"),
+])
+def test_missing_mnist_whose_download_fails_names_the_cause(tmp_path, monkeypatch, cause, said):
+    import socket
+    import urllib.error
+
     import keras
 
-    def offline():
-        raise Exception("URL fetch failure")
-
-    monkeypatch.setattr(keras.datasets.mnist, "load_data", offline)
-    with pytest.raises(DataError, match=r"mnist\.npz was not found in .* and the download failed"):
+    load_data = {
+        "offline": _keras_download_failure(urllib.error.URLError(socket.gaierror(-3, "Temporary failure in "
+                                                                                      "name resolution"))),
+        "missing": _keras_download_failure(urllib.error.HTTPError("https://x", 404, "Not Found", {}, None)),
+        "altered": _keras_download_failure(ValueError("Incomplete or corrupted file detected. The sha256 file "
+                                                      "hash does not match the provided value.")),
+    }[cause]
+    monkeypatch.setattr(keras.datasets.mnist, "load_data", load_data)
+    with pytest.raises(DataError) as error:
         load_mnist(tmp_path)
+    assert str(error.value).startswith(f"mnist.npz was not found in {tmp_path} and the download failed ({said}")
 
 
 def _image_folders(root, names=FER_CLASSES):

@@ -12,6 +12,16 @@ def test_sources_are_told_apart_by_their_text():
     assert kinds == ["camera", "camera", "stream", "file"]
 
 
+def test_a_folder_given_as_a_video_is_named_a_folder_with_a_video_in_it_to_pass(tmp_path):
+    with pytest.raises(UserError) as empty:
+        Source(str(tmp_path) + "/").open()
+    assert str(empty.value) == (f"{tmp_path}/ is a folder, not a video file; pass a video file in it, --camera 0 "
+                                "for a camera, or a stream URL")
+    (tmp_path / "clip.mp4").write_bytes(b"")
+    with pytest.raises(UserError, match=f"pass a video in it, e.g. --camera {tmp_path / 'clip.mp4'}, or --camera 0"):
+        Source(str(tmp_path)).open()
+
+
 def test_a_video_file_hands_over_every_frame_in_order_without_drops(small_video):
     grabber = FrameGrabber(Source(str(small_video))).start()
     frames = []

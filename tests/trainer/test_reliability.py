@@ -117,7 +117,7 @@ def test_resume_of_a_missing_run_names_it_and_lists_the_runs(trainer_config, tmp
     (runs / "first").mkdir(parents=True)
     with pytest.raises(UserError) as caught:
         Trainer(trainer_config(run_name="typo", resume=True)).fit(ToyTask())
-    assert str(caught.value) == (f"--resume: there is no run 'typo' in {runs} to resume; its runs, newest first: "
+    assert str(caught.value) == (f"--resume: there is no run 'typo' in {runs} to resume; its trainings, newest first: "
                                  "first (pass one to --run-name, or drop --resume to start 'typo')")
     assert sorted(p.name for p in runs.iterdir()) == ["first"]
 
@@ -125,7 +125,7 @@ def test_resume_of_a_missing_run_names_it_and_lists_the_runs(trainer_config, tmp
 def test_resume_with_nothing_to_resume_starts_afresh_with_one_note(trainer_config, tmp_path, capsys):
     from trainer.report import new_run_dir
 
-    with pytest.raises(UserError, match="there is no run at all yet: drop --resume to start 'typo'"):
+    with pytest.raises(UserError, match="there is no training at all yet: drop --resume to start 'typo'"):
         new_run_dir(tmp_path / "logs/toy", "typo", resume=True)
     trainer = Trainer(trainer_config(max_epochs=1, resume=True))
     trainer.fit(ToyTask())

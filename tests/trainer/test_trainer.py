@@ -79,7 +79,11 @@ def test_checkpoints_are_pruned_and_atomic(trainer_config, tmp_path):
 
 
 def test_early_stopping_stops_when_validation_stalls(trainer_config):
-    task = ToyTask(ToyConfig(learning_rate=0.0))  # nothing learns, so val_loss never improves
+    class Frozen(ToyTask):  # evaluates instead of stepping: nothing learns, so val_loss never improves
+        def train_step(self, batch):
+            return self.model.test_step(batch)
+
+    task = Frozen()
     stopper = EarlyStopping(monitor="val_loss", patience=2)
     trainer = Trainer(trainer_config(max_epochs=10), callbacks=[stopper])
     trainer.fit(task)

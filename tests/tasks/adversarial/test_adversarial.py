@@ -109,9 +109,10 @@ def test_default_samples_are_distinct_classes_the_model_is_sure_of(tmp_path):
 
 
 @pytest.mark.parametrize(("overrides", "message"), [
-    ({"confidence": 1.5}, "--confidence 1.5 must be between 0 and 1"),
-    ({"max_rounds": 0}, "--max-rounds 0 must be at least 1"),
-    ({"generator_lr": -1.0}, "--generator-lr -1.0 must be positive"),
+    ({"confidence": 1.5}, "--confidence must be between 0 and 1, got 1.5"),
+    ({"max_rounds": 0}, "--max-rounds must be at least 1, got 0"),
+    ({"generator_lr": -1.0}, "--generator-lr must be above 0, got -1.0"),
+    ({"samples": (3, 99999)}, "--samples entries must be at least 0 and at most 9999, got 99999 in 3,99999"),
     ({"dataset": "svhn"}, "dataset 'svhn' is unknown"),
 ])
 def test_bad_options_are_user_errors(overrides, message):
