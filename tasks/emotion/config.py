@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 
 from common.errors import UserError
 from trainer.shipped import find_model
+from trainer.validation import check_fields, model_file_error
 
 TUNERS = ("hyperband", "bayesian", "random")
 
@@ -42,84 +43,75 @@ class TunerConfig:
             raise UserError(f"--tune-minutes must be a positive number of minutes, got {self.minutes:g}; "
                             "e.g. --tune-minutes 30")
         if self.seed_repeats < 0:
-            raise UserError(f"seed repeats must be 0 or more, got {self.seed_repeats}")
+            raise UserError(f"--tune-seeds must be 0 or more, got {self.seed_repeats}")
 
 
 @dataclass(frozen=True)
 class EmotionConfig:
     # 128 with SGD at lr 0.05: the recipe of the VGG nets that pass 72% PrivateTest on FER2013.
-    batch_size: int = field(default=128, metadata={"help": "Batch size."})
+    batch_size: int = field(default=128, metadata={"help": "Batch size.", "min": 1})
     tune: bool = field(default=False, metadata={"help": "Search the architecture with KerasTuner first."})
     # Random search with fewer, longer trials: Hyperband's one-epoch rounds ranked noise (every
     # trial near the majority-class rate); a whole short cosine schedule per trial ranks.
     tuner: str = field(default="random", metadata={"help": "Search algorithm.", "choices": TUNERS})
     # Random and Bayesian search: trials at most; the --tune-minutes budget usually ends it first.
-    max_trials: int = field(default=12, metadata={"help": "Trials for bayesian/random search, at most."})
+    max_trials: int = field(default=12, metadata={"help": "Trials for bayesian/random search, at most.", "min": 1})
     # Each trial is a full cosine schedule on the --tune-faces subset.
-    tune_epochs: int = field(default=5, metadata={"help": "Epochs per trial (Hyperband: the most)."})
+    tune_epochs: int = field(default=5, metadata={"help": "Epochs per trial (Hyperband: the most).", "min": 1})
     # About 30 minutes on a laptop CPU; kept in <run>/search/budget.json, so it holds across --resume.
     tune_minutes: float = field(
-        default=30.0, metadata={"help": "Wall-clock minutes for the whole search, across --resume."})
+        default=30.0, metadata={"help": "Wall-clock minutes for the whole search, across --resume.", "above": 0})
     # A fixed class-stratified fifth of Training: a trial costs about one full-data epoch and every
     # trial sees the same faces. --limit-train-batches also applies.
-    tune_faces: int = field(default=6000, metadata={"help": "Training faces per trial (fixed stratified subset)."})
+    tune_faces: int = field(default=6000, metadata={
+        "help": "Training faces per trial (fixed stratified subset).", "min": 7})  # one face a class
     # The noise floor a difference between trials must beat.
     tune_seeds: int = field(
-        default=2, metadata={"help": "Extra seeds of the default network trained to measure the seed spread."})
+        default=2, metadata={"help": "Extra seeds of the default network trained to measure the seed spread.",
+                             "min": 0})
     # `test --model`: an exported .h5 (its JSON card beside it) to evaluate instead of a new network.
     model: str | None = field(
-        default=None, metadata={"help": "An exported model (.h5) to evaluate, e.g. models/emotion.h5."})
+        default=None, metadata={"help": "An exported model (.h5) to evaluate, e.g. models/emotion.h5.",
+                                "check": model_file_error})
     # Off: count**-0.5 weights traded accuracy for macro recall (disgust precision 0.53 at recall 0.73).
     class_weight_power: float = field(default=0.0, metadata={
-        "help": "Class weights count**-power (0.5 lifts rare classes for macro recall); 0 turns them off."})
+        "help": "Class weights count**-power (0.5 lifts rare classes for macro recall); 0 turns them off.",
+        "min": 0})
     # The recipe's choices below are the search's default point; --tune searches around them.
     # A random 44x44 crop of each 48x48 face (its own offset) in training, the centre crop at inference.
     crop_size: int = field(default=44, metadata={
-        "help": "Random crop of each 48x48 face in training, centre crop at inference; 48 turns crops off."})
+        "help": "Random crop of each 48x48 face in training, centre crop at inference; 48 turns crops off.",
+        "min": 8, "max": 48})
     # SGD with Nesterov momentum 0.9, as the public FER2013 VGG recipes.
-    learning_rate: float = field(default=0.05, metadata={"help": "Peak SGD learning rate (after the warm-up)."})
+    learning_rate: float = field(default=0.05, metadata={
+        "help": "Peak SGD learning rate (after the warm-up).", "above": 0})
     # Keras's decoupled decay is multiplied by the learning rate: 5e-3 x 0.05 shrinks every weight by
     # 2.5e-4 a step at the peak (about 5% an epoch of 225 steps), which is real regularisation.
     weight_decay: float = field(default=5e-3, metadata={
-        "help": "Decoupled weight decay; each step shrinks weights by learning rate x this."})
-    label_smoothing: float = field(default=0.1, metadata={"help": "Label smoothing of the cross-entropy."})
+        "help": "Decoupled weight decay; each step shrinks weights by learning rate x this.", "min": 0})
+    label_smoothing: float = field(default=0.1, metadata={
+        "help": "Label smoothing of the cross-entropy.", "min": 0, "below": 1})
     # One mild warp at most: three stacked warps blurred the training faces the test faces are not.
     rotation_degrees: float = field(default=0.0, metadata={
-        "help": "Random rotation up to +-this many degrees in training; 0 turns it off."})
+        "help": "Random rotation up to +-this many degrees in training; 0 turns it off.", "min": 0, "max": 180})
     # Warm-up then one cosine to final_lr_fraction over the whole --max-epochs, so resuming continues it.
     warmup_epochs: float = field(default=2.0, metadata={
-        "help": "Linear warm-up epochs (at most a quarter of --max-epochs), then one cosine."})
+        "help": "Linear warm-up epochs (at most a quarter of --max-epochs), then one cosine.", "min": 0})
     # 0: the cosine anneals to zero over --max-epochs; an early stop would cut it before it anneals.
     stop_patience: int = field(default=0, metadata={
-        "help": "Stop after this many epochs without a better PublicTest accuracy; 0 never stops early."})
+        "help": "Stop after this many epochs without a better PublicTest accuracy; 0 never stops early.",
+        "min": 0})
     final_lr_fraction: float = field(
-        default=0.0, metadata={"help": "Cosine decay ends at this fraction of the learning rate."})
+        default=0.0, metadata={"help": "Cosine decay ends at this fraction of the learning rate.", "min": 0, "max": 1})
     # Where the shipped model goes; it is replaced only by a model with better PublicTest accuracy.
     export_dir: str | None = field(
-        default="models", metadata={"help": "Folder of the exported model, replaced only by a better one."})
+        default="models", metadata={"help": "Folder of the exported model, replaced only by a better one.",
+                                    "any": "any folder; it is made when missing"})
 
     def __post_init__(self) -> None:
+        check_fields(self)
         if self.model is not None:  # models/... is also found from another folder, in the installed project
             object.__setattr__(self, "model", str(find_model(self.model)))
-        if self.tune_faces < 7:
-            raise UserError(f"--tune-faces must be at least 7 (one face a class), got {self.tune_faces}")
-        if self.batch_size < 1:
-            raise UserError(f"--batch-size must be at least 1, got {self.batch_size}")
-        if not 8 <= self.crop_size <= 48:
-            raise UserError(f"--crop-size {self.crop_size} does not fit a 48x48 face; use 8 to 48, e.g. --crop-size 44")
-        for name in ("learning_rate", "weight_decay", "label_smoothing", "rotation_degrees", "warmup_epochs",
-                     "final_lr_fraction", "class_weight_power"):
-            value = getattr(self, name)
-            if not math.isfinite(value) or value < 0 or (name == "learning_rate" and value == 0):
-                flag = "--" + name.replace("_", "-")
-                raise UserError(f"{flag} {value:g} must be {'above' if name == 'learning_rate' else 'at least'} 0, "
-                                f"e.g. {flag} {EmotionConfig.__dataclass_fields__[name].default:g}")
-        if self.label_smoothing >= 1 or self.final_lr_fraction > 1:
-            raise UserError("--label-smoothing must be below 1 and --final-lr-fraction at most 1, e.g. 0.1 and 0")
-        if self.stop_patience < 0:
-            raise UserError(f"--stop-patience must be 0 (never stop early) or more, got {self.stop_patience}")
-        if self.model is not None and not str(self.model).endswith((".h5", ".keras")):
-            raise UserError(f"--model {self.model} must be an .h5 or .keras file, e.g. models/emotion.h5")
         self.tuner_config()  # validates the search options
 
     def tuner_config(self, seed: int = 42) -> TunerConfig:

@@ -33,12 +33,6 @@ CHECK_REFUSES = {
 # EmotionConfig is being rewritten elsewhere; its fields declare no range metadata yet. These are the
 # fields that lack it, each with a value its __post_init__ refuses today (None: nothing refuses any
 # value). A new emotion field without range metadata still fails the suite.
-EMOTION_WITHOUT_RANGE = {
-    "batch_size": "0", "max_trials": "0", "tune_epochs": "0", "tune_minutes": "0", "tune_faces": "6",
-    "tune_seeds": "-1", "model": "emotion.txt", "class_weight_power": "-1", "crop_size": "7",
-    "learning_rate": "0", "weight_decay": "-1", "label_smoothing": "1", "rotation_degrees": "-1",
-    "warmup_epochs": "-1", "stop_patience": "-1", "final_lr_fraction": "2", "export_dir": None,
-}
 # (command, task, Config): which command line reaches each Config's fields.
 CONFIGS = [("fit", "toy", TrainerConfig), ("fit", "toy", cli.FitOptions), ("test", "toy", cli.TestOptions),
            ("lr-find", "toy", cli.LrFindOptions),
@@ -71,9 +65,6 @@ def walk() -> list:
     for command, task, config in CONFIGS:
         for f in dataclasses.fields(config):
             values, named = bad_values(config, f), True
-            if config.__name__ == "EmotionConfig" and not has_range(f, _kind(config, f)):
-                # Its own __post_init__ checks these; not every message names the flag (--tune-seeds).
-                values, named = [EMOTION_WITHOUT_RANGE[f.name]] if EMOTION_WITHOUT_RANGE.get(f.name) else [], False
             for value in values:
                 flag = "--" + f.name.replace("_", "-")
                 cases.append(pytest.param(command, task, flag, value, named,
@@ -94,9 +85,6 @@ def nothing_runs(monkeypatch):
 @pytest.mark.parametrize("config", [c for _, _, c in CONFIGS], ids=[c.__name__ for _, _, c in CONFIGS])
 def test_every_field_declares_its_range(config):
     missing = sorted(f.name for f in dataclasses.fields(config) if not has_range(f, _kind(config, f)))
-    if config.__name__ == "EmotionConfig":
-        assert set(missing) <= set(EMOTION_WITHOUT_RANGE), f"EmotionConfig fields without a range: {missing}"
-        return
     assert missing == [], f"{config.__name__}: declare a range (min, max, above, below, choices, check or any)"
 
 

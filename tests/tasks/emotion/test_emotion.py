@@ -160,15 +160,15 @@ def test_batch_norm_statistics_keep_up_within_a_short_trial():
 def test_config_rejects_bad_options():
     with pytest.raises(UserError, match="tuner 'grid' is unknown"):
         EmotionConfig(tuner="grid")
-    with pytest.raises(UserError, match="--tune-minutes must be a positive number of minutes, got 0"):
+    with pytest.raises(UserError, match="--tune-minutes must be above 0, got 0; e.g. --tune-minutes 30"):
         EmotionConfig(tune_minutes=0)
-    with pytest.raises(UserError, match="--model weights.txt must be an .h5"):
+    with pytest.raises(UserError, match="--model weights.txt is not an .h5 or .keras model file"):
         EmotionConfig(model="weights.txt")
     with pytest.raises(UserError, match="does not apply to task emotion"):
         EmotionTask.from_options({"epsilon": 0.1})
-    with pytest.raises(UserError, match="--crop-size 50 does not fit a 48x48 face"):
+    with pytest.raises(UserError, match="--crop-size must be at least 8 and at most 48, got 50"):
         EmotionConfig(crop_size=50)
-    with pytest.raises(UserError, match="--weight-decay -0.1 must be at least 0"):
+    with pytest.raises(UserError, match="--weight-decay must be at least 0, got -0.1; e.g. --weight-decay 0.005"):
         EmotionConfig(weight_decay=-0.1)
 
 
