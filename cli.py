@@ -17,6 +17,7 @@ from typing import Annotated, Any
 
 import typer
 
+from cli_help import HelpCommand, HelpGroup
 from trainer.errors import UserError
 from trainer.options import NUMBER
 from trainer.shipped import find_model
@@ -27,6 +28,7 @@ except ImportError:  # pragma: no cover
     from click import exceptions as click_errors
 
 app = typer.Typer(
+    cls=HelpGroup,
     help="trainlab: a Lightning-style trainer for Keras 3 with TensorBoard at its heart.",
     no_args_is_help=True,
     add_completion=False,
@@ -81,7 +83,7 @@ LR_FIND_TRAINER_FIELDS = ("seed", "logdir", "run_name")
 PURPOSES = {"fit": "Train", "test": "Evaluate", "lr-find": "Find a learning rate for"}
 # `fit` and `test` read their own arguments: which options exist depends on the task named first.
 TASK_COMMAND = {"context_settings": {"allow_extra_args": True, "ignore_unknown_options": True},
-                "add_help_option": False}
+                "add_help_option": False, "cls": HelpCommand}
 
 def _quiet_tensorflow() -> None:
     """Imports TensorFlow without its start-up lines on stderr (absl logs them before any setting applies)."""
@@ -132,7 +134,7 @@ def _run(action):
         raise _fail("interrupted; checkpoints written so far are intact (resume with --resume)", code=130) from None
 
 
-@app.command()
+@app.command(cls=HelpCommand)
 def tasks() -> None:
     """List the built-in and installed tasks, one line each."""
 
@@ -282,7 +284,7 @@ def _task_command(help_text: str, groups: dict, task_argument: bool = False):
     command.__annotations__ = {p.name: p.annotation for p in parameters}
     command.__doc__ = help_text
     one = typer.Typer(add_completion=False, pretty_exceptions_enable=False)
-    one.command()(command)
+    one.command(cls=HelpCommand)(command)
     return typer.main.get_command(one)
 
 
@@ -377,7 +379,7 @@ class DetectorName(str, Enum):
     haar = "haar"
 
 
-@app.command()
+@app.command(cls=HelpCommand)
 def live(
     camera: Annotated[str, typer.Option(help="A camera index (0), a video file, or a stream URL.")] = "0",
     model: Annotated[Path, typer.Option(help="Emotion model (.h5) with its JSON card beside it.")] = Path("models/emotion_live.h5"),
@@ -405,7 +407,7 @@ def live(
     _run(action)
 
 
-@app.command()
+@app.command(cls=HelpCommand)
 def report(logdir: LogDir = Path("logs")) -> None:
     """Gather every run under LOGDIR into LOGDIR/REPORT.md."""
 
