@@ -6,6 +6,7 @@ TensorFlow is imported inside the commands, so ``--help`` and ``tasks`` answer a
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import difflib
 import inspect
 import os
@@ -17,6 +18,7 @@ from typing import Annotated, Any
 
 import typer
 
+from cli_config import CONFIG_PANEL, ConfigFileOptions, SaveConfig, file_sections, options_yaml, save_config
 from cli_help import HelpCommand, HelpGroup
 from trainer.errors import UserError
 from trainer.options import NUMBER
@@ -79,6 +81,8 @@ class LrFindOptions:
 # The Trainer's options that an evaluation or a range test uses; `fit` takes every TrainerConfig field.
 TEST_TRAINER_FIELDS = ("seed", "logdir", "run_name", "progress")
 LR_FIND_TRAINER_FIELDS = ("seed", "logdir", "run_name")
+TRAINER_FIELDS = {"fit": None, "test": TEST_TRAINER_FIELDS, "lr-find": LR_FIND_TRAINER_FIELDS}
+OWN_OPTIONS = {"fit": FitOptions, "test": TestOptions, "lr-find": LrFindOptions}
 # What each task command does, for its help.
 PURPOSES = {"fit": "Train", "test": "Evaluate", "lr-find": "Find a learning rate for"}
 # `fit` and `test` read their own arguments: which options exist depends on the task named first.
@@ -164,10 +168,15 @@ def fit(ctx: typer.Context) -> None:
         if config.seeds > 1 and not getattr(task, "runs_per_seed", False):
             raise UserError(f"--seeds {config.seeds}: task {task.name} trains one model per run; "
                             f"repeat it with --seed {config.seed}, --seed {config.seed + 1}, ... instead")
+        if parsed.print_config:
+            typer.echo(_options_yaml(parsed, config, task), nl=False)
+            return
         own = parsed.own
         checkpointing = _model_checkpoint(config, own.get("save_top_k"), own.get("monitor", "val_loss"),
                                           own.get("monitor_mode", "auto"))
         trainer = Trainer(config, callbacks=[*_default_callbacks(task, own.get("patience")), *checkpointing])
+        folder = trainer.resolve_run_dir(task)
+        trainer.callbacks.append(SaveConfig(folder, _options_yaml(parsed, config, task, folder)))
         task.run(trainer)
         if trainer.stop_reason and not trainer.stop_reason.startswith("reached --max-epochs"):
             typer.echo(f"stopped: {trainer.stop_reason}")
@@ -209,7 +218,13 @@ def test(ctx: typer.Context) -> None:
 
         task = parsed.spec.load().from_options(parsed.task)
         task.data_dir = parsed.own.get("data_dir")
-        trainer = Trainer(TrainerConfig(**parsed.trainer))
+        config = TrainerConfig(**parsed.trainer)
+        if parsed.print_config:
+            typer.echo(_options_yaml(parsed, config, task), nl=False)
+            return
+        trainer = Trainer(config)
+        folder = trainer.resolve_run_dir(task)
+        trainer.callbacks.append(SaveConfig(folder, _options_yaml(parsed, config, task, folder)))
         results = trainer.test(task, checkpoint=parsed.own.get("checkpoint"), which=parsed.own.get("which", "last"))
         for name, value in results.items():
             typer.echo(f"test_{name}: {value:.4f}")
@@ -218,14 +233,29 @@ def test(ctx: typer.Context) -> None:
     _run(action)
 
 
+def _options_yaml(parsed, trainer_config, task, folder: Path | None = None) -> str:
+    """The resolved options of a task command as YAML for --config; with ``folder``, that run folder's config.yaml,
+    which has no run name, so that a rerun makes a folder of its own."""
+    from trainer.config_file import config_values
+
+    if folder is not None:
+        trainer_config = dataclasses.replace(trainer_config, run_name=None, resume=False)
+    fields = TRAINER_FIELDS[parsed.verb]
+    trainer = {k: v for k, v in config_values(trainer_config).items() if fields is None or k in fields}
+    own = OWN_OPTIONS[parsed.verb](**parsed.own)
+    return options_yaml(parsed.verb, parsed.spec.name, trainer, task.config, own, folder)
+
+
 @dataclass(frozen=True)
 class ParsedTaskCommand:
-    """What `fit TASK ...` or `test TASK ...` was given: only the options on the command line."""
+    """What `fit TASK ...` or `test TASK ...` was given: the options on the command line over those of --config."""
 
     spec: Any  # tasks.TaskSpec
     trainer: dict
     own: dict  # the command's own options (FitOptions, TestOptions)
     task: dict
+    verb: str = "fit"
+    print_config: bool = False
 
 
 def _parse_task_command(ctx: typer.Context, verb: str, own: type, trainer_fields: tuple[str, ...] | None):
@@ -235,7 +265,7 @@ def _parse_task_command(ctx: typer.Context, verb: str, own: type, trainer_fields
     from trainer.options import options_of
 
     trainer = [o for o in options_of(TrainerConfig, "TrainerConfig") if trainer_fields is None or o.name in trainer_fields]
-    shared = {TRAINER_PANEL: trainer + options_of(own, verb)}
+    shared = {CONFIG_PANEL: options_of(ConfigFileOptions, verb), TRAINER_PANEL: trainer + options_of(own, verb)}
     args = list(ctx.args)
     if not args or args[0] in ("--help", "-h"):
         _invoke(_task_command(ctx.command.help, shared, task_argument=True), ["--help"], ctx.command_path)
@@ -254,7 +284,15 @@ def _parse_task_command(ctx: typer.Context, verb: str, own: type, trainer_fields
     own_names = {o.name for o in options_of(own, verb)}
     trainer_given = {k: v for k, v in parsed[TRAINER_PANEL].items() if k not in own_names}
     own_given = {k: v for k, v in parsed[TRAINER_PANEL].items() if k in own_names}
-    return ParsedTaskCommand(spec, trainer_given, own_given, parsed[f"{spec.name} options"])
+    task_given, source = parsed[f"{spec.name} options"], parsed[CONFIG_PANEL]
+    if source.get("config") is not None:
+        from trainer.config_file import read_config_file
+
+        sections = file_sections(spec.name, trainer, config, task_options, own, options_of(own, verb), list(OWN_OPTIONS.values()))
+        read = read_config_file(source["config"], sections)
+        trainer_given, task_given = {**read["trainer"], **trainer_given}, {**read[spec.name], **task_given}
+        own_given = {**read[None], **own_given}
+    return ParsedTaskCommand(spec, trainer_given, own_given, task_given, verb, source.get("print_config", False))
 
 
 def _check_unique(groups: dict, task: str) -> None:
@@ -362,7 +400,11 @@ def lr_find(ctx: typer.Context) -> None:
         built.data_dir = parsed.own.get("data_dir")
         finder = LearningRateFinder(**sweep)
         config = TrainerConfig(**{**parsed.trainer, "progress": "none"})
+        if parsed.print_config:
+            typer.echo(_options_yaml(parsed, config, built), nl=False)
+            return
         trainer, suggestion = find_learning_rate(built, config, finder)
+        save_config(trainer.run_dir, _options_yaml(parsed, config, built, trainer.run_dir))
         ending = "the loss diverged" if finder.stopped_early else "the sweep ended"
         typer.echo(f"swept {len(finder.rates)} steps from {finder.rates[0]:.1e} to {finder.rates[-1]:.1e} ({ending})")
         if suggestion is None:
