@@ -18,6 +18,8 @@ from typing import Annotated, Any
 
 import typer
 
+from cli_config import CONFIG_PANEL, ConfigFileOptions, SaveConfig, file_sections, options_yaml, save_config
+from cli_help import HelpCommand, HelpGroup
 from common.errors import UserError
 from common.stderr import native_stderr_silenced
 from trainer.options import NUMBER
@@ -30,6 +32,7 @@ except ImportError:  # pragma: no cover
     from click import exceptions as click_errors
 
 app = typer.Typer(
+    cls=HelpGroup,
     help="trainlab: a Lightning-style trainer for Keras 3 with TensorBoard at its heart.",
     no_args_is_help=True,
     add_completion=False,
@@ -103,11 +106,13 @@ class LrFindOptions:
 # The Trainer's options that an evaluation or a range test uses; `fit` takes every TrainerConfig field.
 TEST_TRAINER_FIELDS = ("seed", "logdir", "run_name", "progress")
 LR_FIND_TRAINER_FIELDS = ("seed", "logdir", "run_name")
+TRAINER_FIELDS = {"fit": None, "test": TEST_TRAINER_FIELDS, "lr-find": LR_FIND_TRAINER_FIELDS}
+OWN_OPTIONS = {"fit": FitOptions, "test": TestOptions, "lr-find": LrFindOptions}
 # What each task command does, for its help.
 PURPOSES = {"fit": "Train", "test": "Evaluate", "lr-find": "Find a learning rate for"}
 # `fit` and `test` read their own arguments: which options exist depends on the task named first.
 TASK_COMMAND = {"context_settings": {"allow_extra_args": True, "ignore_unknown_options": True},
-                "add_help_option": False}
+                "add_help_option": False, "cls": HelpCommand}
 
 def _quiet_tensorflow() -> None:
     """Imports TensorFlow without its start-up lines on stderr (absl logs them before any setting applies)."""
@@ -150,7 +155,7 @@ def _run(action):
         raise _fail("interrupted; checkpoints written so far are intact (resume with --resume)", code=130) from None
 
 
-@app.command()
+@app.command(cls=HelpCommand)
 def tasks() -> None:
     """List the built-in and installed tasks, one line each."""
 
@@ -180,11 +185,16 @@ def fit(ctx: typer.Context) -> None:
         if config.seeds > 1 and not task.runs_per_seed:
             raise UserError(f"--seeds {config.seeds}: task {task.name} trains one model per run; "
                             f"repeat it with --seed {config.seed}, --seed {config.seed + 1}, ... instead")
+        if parsed.print_config:
+            typer.echo(_options_yaml(parsed, config, task), nl=False)
+            return
         own = parsed.own
         checkpointing = _model_checkpoint(config, own.get("save_top_k"), own.get("monitor", "val_loss"),
                                           own.get("monitor_mode", "auto"))
         trainer = Trainer(config, callbacks=[*_default_callbacks(task, own.get("patience")), *checkpointing],
                           exclusive=True)
+        folder = trainer.resolve_run_dir(task)
+        trainer.callbacks.append(SaveConfig(folder, _options_yaml(parsed, config, task, folder)))
         task.run(trainer)
         if trainer.stop_reason and not trainer.stop_reason.startswith("reached --max-epochs"):
             typer.echo(f"stopped: {trainer.stop_reason}")
@@ -227,9 +237,14 @@ def test(ctx: typer.Context) -> None:
 
         task = build_task(parsed.spec, parsed.task, parsed.own.get("data_dir"))
         config = TrainerConfig(**parsed.trainer)
+        if parsed.print_config:
+            typer.echo(_options_yaml(parsed, config, task), nl=False)
+            return
         if parsed.own.get("checkpoint") is None and not task.loads_trained_model:
             raise UserError(_nothing_to_test(task, config))
         trainer = Trainer(config, exclusive=True)
+        folder = trainer.resolve_run_dir(task)
+        trainer.callbacks.append(SaveConfig(folder, _options_yaml(parsed, config, task, folder)))
         results = trainer.test(task, checkpoint=parsed.own.get("checkpoint"), which=parsed.own.get("which", "last"))
         for name, value in results.items():
             typer.echo(f"test_{name}: {value:.4f}")
@@ -246,14 +261,29 @@ def _nothing_to_test(task, config) -> str:
             f"--checkpoint {Path(config.logdir) / task.name}/<run> (a run folder of `fit {task.name}`){other}")
 
 
+def _options_yaml(parsed, trainer_config, task, folder: Path | None = None) -> str:
+    """The resolved options of a task command as YAML for --config; with ``folder``, that run folder's config.yaml,
+    which has no run name, so that a rerun makes a folder of its own."""
+    from trainer.config_file import config_values
+
+    if folder is not None:
+        trainer_config = dataclasses.replace(trainer_config, run_name=None, resume=False)
+    fields = TRAINER_FIELDS[parsed.verb]
+    trainer = {k: v for k, v in config_values(trainer_config).items() if fields is None or k in fields}
+    own = OWN_OPTIONS[parsed.verb](**parsed.own)
+    return options_yaml(parsed.verb, parsed.spec.name, trainer, task.config, own, folder)
+
+
 @dataclass(frozen=True)
 class ParsedTaskCommand:
-    """What `fit TASK ...` or `test TASK ...` was given: only the options on the command line."""
+    """What `fit TASK ...` or `test TASK ...` was given: the options on the command line over those of --config."""
 
     spec: Any  # tasks.TaskSpec
     trainer: dict
     own: dict  # the command's own options (FitOptions, TestOptions)
     task: dict
+    verb: str = "fit"
+    print_config: bool = False
 
 
 def _parse_task_command(ctx: typer.Context, verb: str, own: type, trainer_fields: tuple[str, ...] | None):
@@ -263,7 +293,7 @@ def _parse_task_command(ctx: typer.Context, verb: str, own: type, trainer_fields
     from trainer.options import options_of
 
     trainer = [o for o in options_of(TrainerConfig, "TrainerConfig") if trainer_fields is None or o.name in trainer_fields]
-    shared = {TRAINER_PANEL: trainer + options_of(own, verb)}
+    shared = {CONFIG_PANEL: options_of(ConfigFileOptions, verb), TRAINER_PANEL: trainer + options_of(own, verb)}
     args = list(ctx.args)
     if not args or args[0] in ("--help", "-h"):
         _invoke(_task_command(ctx.command.help, shared, task_argument=True), ["--help"], ctx.command_path)
@@ -286,8 +316,16 @@ def _parse_task_command(ctx: typer.Context, verb: str, own: type, trainer_fields
     own_names = {o.name for o in options_of(own, verb)}
     trainer_given = {k: v for k, v in parsed[TRAINER_PANEL].items() if k not in own_names}
     own_given = {k: v for k, v in parsed[TRAINER_PANEL].items() if k in own_names}
+    task_given, source = parsed[f"{spec.name} options"], parsed[CONFIG_PANEL]
+    if source.get("config") is not None:
+        from trainer.config_file import read_config_file
+
+        sections = file_sections(spec.name, trainer, config, task_options, own, options_of(own, verb), list(OWN_OPTIONS.values()))
+        read = read_config_file(source["config"], sections)
+        trainer_given, task_given = {**read["trainer"], **trainer_given}, {**read[spec.name], **task_given}
+        own_given = {**read[None], **own_given}
     _check_given(own, own_given)
-    return ParsedTaskCommand(spec, trainer_given, own_given, parsed[f"{spec.name} options"])
+    return ParsedTaskCommand(spec, trainer_given, own_given, task_given, verb, source.get("print_config", False))
 
 
 def _check_given(config_class: type | None, given: dict) -> None:
@@ -326,7 +364,7 @@ def _task_command(help_text: str, groups: dict, task_argument: bool = False):
     command.__annotations__ = {p.name: p.annotation for p in parameters}
     command.__doc__ = help_text
     one = typer.Typer(add_completion=False, pretty_exceptions_enable=False)
-    one.command()(command)
+    one.command(cls=HelpCommand)(command)
     return typer.main.get_command(one)
 
 
@@ -434,7 +472,11 @@ def lr_find(ctx: typer.Context) -> None:
         sweep = {k: v for k, v in parsed.own.items() if k != "data_dir"}
         finder = LearningRateFinder(**sweep)
         config = TrainerConfig(**{**parsed.trainer, "progress": "none"})
+        if parsed.print_config:
+            typer.echo(_options_yaml(parsed, config, built), nl=False)
+            return
         trainer, suggestion = find_learning_rate(built, config, finder, exclusive=True)
+        save_config(trainer.run_dir, _options_yaml(parsed, config, built, trainer.run_dir))
         ending = "the loss diverged" if finder.stopped_early else "the sweep ended"
         typer.echo(f"swept {len(finder.rates)} steps from {finder.rates[0]:.1e} to {finder.rates[-1]:.1e} ({ending})")
         if suggestion is None:
@@ -451,7 +493,7 @@ class DetectorName(str, Enum):
     haar = "haar"
 
 
-@app.command()
+@app.command(cls=HelpCommand)
 def live(
     camera: Annotated[str, typer.Option(help="A camera index (0), a video file, or a stream URL.")] = "0",
     model: Annotated[Path, typer.Option(help="Emotion model (.h5) with its JSON card beside it.")] = Path("models/emotion_live.h5"),
@@ -479,7 +521,7 @@ def live(
     _run(action)
 
 
-@app.command()
+@app.command(cls=HelpCommand)
 def report(logdir: LogDir = Path("logs")) -> None:
     """Gather every run under LOGDIR into LOGDIR/REPORT.md."""
 

@@ -63,7 +63,8 @@ class ModelCheckpoint(MonitorCallback):
             return
         if len(self.kept) >= self.save_top_k and not self.improved(value, self.kept[-1]["value"]):
             return
-        name = f"epoch={trainer.current_epoch:03d}-step={trainer.global_step:06d}-{self.monitor}={value:.4f}.weights.h5"
+        epoch = trainer.current_epoch + 1  # as the console counts: "epoch 7/13" is epoch=007
+        name = f"epoch={epoch:03d}-step={trainer.global_step:06d}-{self.monitor}={value:.4f}.weights.h5"
         _save_weights(task.model, self.directory / TOP / name)
         val_metrics = {k: v for k, v in trainer.metrics.items() if k.startswith("val_")}
         self.kept.append({"file": name, "value": value, "epoch": trainer.current_epoch,

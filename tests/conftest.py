@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import subprocess
 import sys
 import warnings
 from pathlib import Path
@@ -55,3 +56,30 @@ def trainer_config(tmp_path):
         return TrainerConfig(**values)
 
     return make
+
+
+@pytest.fixture(scope="session", autouse=True)
+def working_tree_untouched():
+    """Tests write under tmp_path only, so that parallel workers share nothing: a file that a test adds to or
+    changes in the working tree (an export over models/, a stray file) fails the session. Runs under logs/
+    count too where logs/ starts empty (a fresh clone, as in CI); elsewhere a training job may be writing there."""
+    fresh = not any(p.name != ".gitkeep" for p in (ROOT / "logs").glob("*"))
+    before = _working_tree_changes(ignored=fresh)
+    yield
+    after = _working_tree_changes(ignored=fresh)
+    if before is not None and after is not None:
+        left = sorted(after - before)
+        assert not left, f"tests changed the working tree: {', '.join(left)}; write under tmp_path instead"
+
+
+def _working_tree_changes(ignored: bool) -> set[str] | None:
+    """``git status`` lines without the caches Python and the tools keep; None where git cannot tell."""
+    command = ["git", "status", "--porcelain", "--untracked-files=all", *(["--ignored"] if ignored else [])]
+    try:
+        status = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=60)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    if status.returncode != 0:
+        return None
+    caches = ("__pycache__", ".pytest_cache", ".ruff_cache", ".venv/", ".egg-info/", "build/")
+    return {line for line in status.stdout.splitlines() if not any(part in line for part in caches)}

@@ -95,6 +95,9 @@ def write_model_card(model_path: str | Path, card: dict) -> Path:
 
 
 def read_model_card(model_path: str | Path) -> dict:
+    """The card beside a model file; a model that is not there is named before its card."""
+    if not Path(model_path).exists():
+        raise UserError(f"model {model_path} does not exist; train it with `python cli.py fit ...` or pass --model")
     path = Path(model_path).with_suffix(".json")
     if not path.exists():
         raise UserError(f"{path} is missing: a model needs its JSON card beside it; re-export it with `fit`")

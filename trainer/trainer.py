@@ -201,7 +201,7 @@ class Trainer:
                 raise DiskFullError(self.run_dir, None, "free some space, then continue with --resume") from None
             raise
         finally:
-            self._call("teardown", task, stage)
+            self._call("teardown", task, stage, timed=False)
             self.logger.close()
             self._unlock_run_dir()
             if failure is not None:
@@ -398,9 +398,10 @@ class Trainer:
         self.logger.flush()
 
     # --- helpers -----------------------------------------------------------------------------
-    def _call(self, hook: str, task: Task, *args) -> None:
-        """The one place hooks are fired: the task first, then callbacks in the order given."""
-        with self.profiler.section("callbacks"):
+    def _call(self, hook: str, task: Task, *args, timed: bool = True) -> None:
+        """The one place hooks are fired: the task first, then callbacks in the order given. Teardown is not
+        ``timed``: it comes after metrics.json is written, so --profiler counts, like setup, only the run's hooks."""
+        with self.profiler.section("callbacks") if timed else contextlib.nullcontext():
             for target in (task, *self.callbacks):
                 getattr(target, hook)(self, task, *args)
                 if self.should_stop and self.stop_reason is None:

@@ -33,6 +33,8 @@ def test_test_which_best_loads_the_best_file_and_last_the_final_weights(trainer_
     trainer.fit(task)
     best = checkpoint.best
     run = tmp_path / "logs/toy/w"
+    # The file counts epochs from 1, as the console does ("epoch 3/3"); the index keeps the Trainer's counter.
+    assert best["file"].startswith(f"epoch={best['epoch'] + 1:03d}-step=")
     keras.backend.clear_session()
     # The toy task's test split is its validation split: the best file reproduces its recorded score.
     tested = Trainer(trainer_config(run_name="tb")).test(ToyTask(ToyConfig(samples=64)), checkpoint=run, which="best")

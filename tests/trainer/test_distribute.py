@@ -40,7 +40,8 @@ def test_two_workers_finish_with_identical_weights(tmp_path):
     for index in range(2):
         tf_config = {"cluster": {"worker": workers}, "task": {"type": "worker", "index": index}}
         env = {**os.environ, "TF_CONFIG": json.dumps(tf_config)}
-        processes.append(subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True))
+        processes.append(subprocess.Popen(command, env=env, cwd=tmp_path, stdout=subprocess.PIPE,
+                                          stderr=subprocess.PIPE, text=True))
     outputs = [p.communicate(timeout=300) for p in processes]
     for process, (stdout, stderr) in zip(processes, outputs, strict=True):
         assert process.returncode == 0, stderr[-2000:]
@@ -55,3 +56,4 @@ def test_two_workers_finish_with_identical_weights(tmp_path):
     config = json.loads((run / "config.json").read_text())
     assert config["replicas"] == 2
     assert not (run / "workers/worker-1/config.json").exists()  # only the chief writes reports
+    assert (run / "config.yaml").exists() and not (run / "workers/worker-1/config.yaml").exists()

@@ -164,10 +164,10 @@ def test_pgd_training_and_epsilon_options():
 
 @pytest.mark.parametrize("dataset, default", [("mnist", 32), ("cifar10", 48)])
 def test_width_sets_the_first_convolution_and_doubles_per_layer(dataset, default):
-    convolutions = [[layer.filters for layer in RobustTask(RobustConfig(dataset=dataset, width=width)).build_model().layers
-                     if hasattr(layer, "filters")] for width in (None, 8)]
+    models = [RobustTask(RobustConfig(dataset=dataset, width=width)).build_model() for width in (None, 8)]
+    convolutions = [[layer.filters for layer in model.layers if hasattr(layer, "filters")] for model in models]
     assert convolutions[0][0] == default and convolutions[1][0] == 8
-    assert all(b == 2 * a for widths in convolutions for a, b in zip(widths, widths[1:]))
+    assert all(b == 2 * a for widths in convolutions for a, b in zip(widths, widths[1:], strict=False))
 
 
 @pytest.mark.parametrize("options, message", [({"dataset": "svhn"}, "--dataset"), ({"attack": "cw"}, "--attack"),
