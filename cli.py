@@ -191,7 +191,7 @@ def fit(ctx: typer.Context) -> None:
         own = parsed.own
         checkpointing = _model_checkpoint(config, own.get("save_top_k"), own.get("monitor", "val_loss"),
                                           own.get("monitor_mode", "auto"))
-        trainer = Trainer(config, callbacks=[*_default_callbacks(task, own.get("patience")), *checkpointing],
+        trainer = Trainer(config, callbacks=[*_default_callbacks(own.get("patience")), *checkpointing],
                           exclusive=True)
         folder = trainer.resolve_run_dir(task)
         trainer.callbacks.append(SaveConfig(folder, _options_yaml(parsed, config, task, folder)))

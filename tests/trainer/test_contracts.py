@@ -78,7 +78,7 @@ def test_two_callbacks_of_one_class_keep_their_own_state(trainer_config, tmp_pat
 
 
 def test_a_trainer_reused_for_another_task_runs_that_task(trainer_config):
-    a, b = ToyTask(ToyConfig(samples=128)), ToyTask(ToyConfig(samples=128, hidden=8, learning_rate=0.0))
+    a, b = ToyTask(ToyConfig(samples=128)), ToyTask(ToyConfig(samples=128, hidden=8))
     trainer = Trainer(trainer_config(max_epochs=1))
     trainer.fit(a)
     reused = trainer.validate(b)
@@ -98,8 +98,7 @@ def test_a_bad_batch_size_is_one_line_exit_2_and_leaves_no_run_folder(tmp_path, 
                                           "--progress", "none"])
     assert result.exit_code == 2
     lines = result.output.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith(f"error: batch size {size} of task toy")
-    assert "--batch-size 1 or more" in lines[0]
+    assert len(lines) == 1 and lines[0].startswith(f"error: --batch-size must be at least 1, got {size}")
     assert not (tmp_path / "logs").exists()
 
 

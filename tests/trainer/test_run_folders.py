@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from common.errors import UserError
-from tasks.toy import ToyTask
+from tasks.toy.task import ToyTask
 from tasks.toy.config import ToyConfig
 from trainer import Trainer
 
