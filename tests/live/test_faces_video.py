@@ -14,7 +14,7 @@ from live.evaluation import read_predictions, score_segments
 from tests.conftest import require_data
 
 ROOT = Path(__file__).resolve().parents[2]
-MODEL = ROOT / "models" / "emotion.h5"
+MODEL = ROOT / "models" / "emotion_live.h5"  # what `live` runs by default
 
 
 def correct_segments_lower_bound(chances: list[float], tail: float = 0.01) -> int:
