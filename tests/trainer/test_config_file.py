@@ -8,8 +8,8 @@ from typing import Literal
 
 import pytest
 
-from trainer.config_file import Section, config_values, config_yaml, read_config_file
 from common.errors import UserError
+from trainer.config_file import Section, config_values, config_yaml, read_config_file
 from trainer.options import options_of
 
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from common.errors import UserError
-from tasks.toy.task import ToyTask
 from tasks.toy.config import ToyConfig
+from tasks.toy.task import ToyTask
 from trainer import Trainer
 
 
