@@ -46,7 +46,7 @@ class SaveConfig(Callback):
 
 
 def save_config(folder: Path, text: str) -> None:
-    from trainer.files import write_atomic
+    from common.files import write_atomic
 
     path = Path(folder) / "config.yaml"
     if not (path.exists() and path.read_text() == text):  # a study's models start one by one
