@@ -47,16 +47,41 @@ class MacroF1(keras.metrics.Metric):
         return {**super().get_config(), "num_classes": self.num_classes}
 
 
-def make_augmentation(rotation_degrees: float = 0.0, seed: int | None = None) -> keras.Sequential:
-    """Random flips and, when ``rotation_degrees`` > 0, one mild rotation of [0, 1] faces (training only).
+def make_augmentation(rotation_degrees: float = 0.0, framing_zoom: float = 0.0, framing_shift: float = 0.0,
+                      seed: int | None = None) -> keras.Sequential:
+    """Random flips, then (each on half the faces) the framing a face detector gives: a zoom of up to
+    +-``framing_zoom`` of the face side and a shift of up to +-``framing_shift``; and, when
+    ``rotation_degrees`` > 0, one mild rotation. Takes [0, 1] faces; training only.
 
     The random crop is the network's own first layer (``FaceCrop``); the augmentation stays out of
     the exported model, so the ``.h5`` and TFLite files hold only the classifier.
     """
     layers = [keras.layers.RandomFlip("horizontal", seed=seed)]
+    if framing_zoom:
+        layers.append(RandomApply(keras.layers.RandomZoom((-framing_zoom, framing_zoom), fill_mode="reflect",
+                                                          seed=seed), seed=seed))
+    if framing_shift:
+        layers.append(RandomApply(keras.layers.RandomTranslation(framing_shift, framing_shift, fill_mode="reflect",
+                                                                 seed=seed), seed=seed))
     if rotation_degrees:
         layers.append(keras.layers.RandomRotation(rotation_degrees / 360.0, fill_mode="reflect", seed=seed))
     return keras.Sequential(layers, name="augmentation")
+
+
+class RandomApply(keras.layers.Layer):
+    """``layer`` applied to each face with probability ``rate``; the other faces pass unchanged."""
+
+    def __init__(self, layer: keras.layers.Layer, rate: float = 0.5, seed: int | None = None, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.layer, self.rate = layer, float(rate)
+        self.seed_generator = keras.random.SeedGenerator(seed)
+
+    def call(self, faces, training=False):
+        if not training:
+            return faces
+        changed = self.layer(faces, training=True)
+        chosen = keras.random.uniform((tf.shape(faces)[0], 1, 1, 1), seed=self.seed_generator) < self.rate
+        return tf.where(chosen, tf.cast(changed, faces.dtype), faces)
 
 
 @keras.saving.register_keras_serializable(package="trainlab")
