@@ -26,7 +26,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
-ACCURACY_GOAL = 0.72
+ACCURACY_GOAL = 0.735
 LATENCY_GOAL_MS = 1.0
 
 
@@ -75,7 +75,7 @@ def main() -> None:
                 "per_class_f1": {k: round(v["f1"], 3) for k, v in report["per_class"].items()},
                 "flops_per_face": flops_per_face(model), "parameters": int(model.count_params())}
 
-    from tasks.emotion.model import with_test_time_augmentation
+    from tasks.emotion.model import inference_model
 
     tta = card.get("test_time_augmentation", {"chosen": "none"})
     figures = {
@@ -83,12 +83,12 @@ def main() -> None:
         "private_test_faces": int(len(labels)),
         "private_test_faces_in_training": int(in_training.sum()),
         "single_network": figures_of(single),
-        "flip": figures_of(with_test_time_augmentation(single, "flip")),
-        "ten_crop": figures_of(with_test_time_augmentation(single, "ten-crop")),
+        "flip": figures_of(inference_model(single, "flip")),
+        "ten_crop": figures_of(inference_model(single, "ten-crop")),
         "test_time_augmentation": tta["chosen"],
         "test_time_augmentation_public_test_accuracy": tta.get("public_test_accuracy"),
     }
-    figures["shipped"] = figures["single_network"] if single is shipped else figures_of(shipped)
+    figures["shipped"] = figures["single_network"] if tta["chosen"] == "none" else figures_of(shipped)
     figures["accuracy_goal"] = ACCURACY_GOAL
     figures["accuracy_goal_met"] = figures["shipped"]["private_test_accuracy"] >= ACCURACY_GOAL
 

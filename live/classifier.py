@@ -45,8 +45,6 @@ class EmotionClassifier:
         if prefer_tflite and tflite is not None and tflite.is_file():
             (predict, shapes), backend = _tflite_predictor(tflite, threads), "tflite"
         else:
-            import tasks.emotion.model  # noqa: F401  registers the test-time augmentation layers a shipped .h5 holds
-
             model = load_model_file(model_path)
             predict, shapes, backend = _keras_predictor(model), (tuple(model.input_shape[1:]),
                                                                   tuple(model.output_shape[1:])), "keras"

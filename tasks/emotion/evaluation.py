@@ -99,16 +99,17 @@ def flops_per_face(model) -> int:
     counted once per view they process (machine-independent, unlike milliseconds)."""
     import keras
 
+    from tasks.emotion.model import views_of
+
     total = 0
     for layer in model.layers:
         if isinstance(layer, keras.Model):
-            views = next((getattr(other, "views", 1) for other in model.layers if hasattr(other, "views")), 1)
-            total += views * flops_per_face(layer)
+            total += views_of(model) * flops_per_face(layer)
         elif isinstance(layer, keras.layers.Conv2D):
             _, height, width, channels = layer.output.shape
             kernel_h, kernel_w = layer.kernel_size
             total += 2 * height * width * channels * kernel_h * kernel_w * layer.input.shape[-1]
-        elif isinstance(layer, keras.layers.Dense):
+        elif isinstance(layer, keras.layers.Dense) and layer.trainable:  # not the fixed mirror: data movement
             total += 2 * layer.input.shape[-1] * layer.units
     return int(total)
 
@@ -151,12 +152,12 @@ def evaluate_faces(model, faces: np.ndarray, labels: np.ndarray, in_training: np
 def select_test_time_augmentation(model, faces: np.ndarray, labels: np.ndarray):
     """Picks the test-time augmentation with the best accuracy on ``faces`` (PublicTest: never PrivateTest).
 
-    Returns ``(name, model to ship, accuracy of each choice)``; ``"none"`` ships ``model`` itself.
+    Returns ``(name, model to ship, accuracy of each choice)``; each candidate is ``model`` inside a
+    graph of standard Keras layers (``inference_model``), the one that ships.
     """
-    from tasks.emotion.model import with_test_time_augmentation
+    from tasks.emotion.model import inference_model
 
-    candidates = {name: model if name == "none" else with_test_time_augmentation(model, name)
-                  for name in TTA_CHOICES}
+    candidates = {name: inference_model(model, name) for name in TTA_CHOICES}
     accuracies = {name: evaluate_faces(candidate, faces, labels)["accuracy"] for name, candidate in candidates.items()}
     chosen = max(accuracies, key=lambda name: accuracies[name])  # the first of equals: fewest views
     return chosen, candidates[chosen], accuracies

@@ -18,7 +18,7 @@ from tasks.emotion.evaluation import (
     select_test_time_augmentation,
     tflite_accuracy,
 )
-from tasks.emotion.model import FaceCrop, compile_emotion_model
+from tasks.emotion.model import compile_emotion_model, inference_model
 from trainer.export import export_tflite, float32_copy, read_model_card, save_model_atomic, write_model_card
 
 
@@ -45,8 +45,8 @@ def choose_test_time_augmentation(task, single, card: dict, faces: int | None = 
     choice, shipped, public = select_test_time_augmentation(single, public_faces[:faces], public_labels[:faces])
     card = {**card, "test_time_augmentation": {"chosen": choice, "public_test_accuracy": public},
             "flops_per_face": flops_per_face(shipped)}
-    if shipped is single:
-        return single, card
+    if choice == "none":
+        return shipped, card
     metrics = card["metrics"]
     card["single_network"] = {key: metrics.get(key) for key in (
         "private_test_accuracy", "private_test_macro_f1", "private_test_accuracy_not_in_training",
@@ -62,7 +62,8 @@ def choose_test_time_augmentation(task, single, card: dict, faces: int | None = 
 
 
 def write_export(task, model, card: dict, target: Path, name: str = "emotion") -> Path:
-    model_path = save_model_atomic(model, target / f"{name}.h5")
+    # Uncompiled and of standard layers only: the file loads with keras.models.load_model alone.
+    model_path = save_model_atomic(model, target / f"{name}.h5", include_optimizer=False)
     tflite = export_tflite(model, target / f"{name}.tflite")
     card["metrics"]["private_test_accuracy_tflite"] = tflite_accuracy(tflite, *task.split("test"))
     write_model_card(model_path, {**card, "tflite": f"{name}.tflite", "tflite_quantization": "dynamic-range int8"})
@@ -91,7 +92,8 @@ def crop_record(model) -> dict:
     if crop is None:
         return {}
     return {"crop_size": crop, "crop": "inside the model: a random crop per face in training, the centre "
-            "crop at inference (ten crops when test_time_augmentation is ten-crop); feed the 48x48 face"}
+            "crop at inference (Cropping2D layers; ten crops when test_time_augmentation is ten-crop); "
+            "feed the 48x48 face"}
 
 
 def model_card(task, trainer) -> dict:
@@ -178,7 +180,7 @@ def add_test_time_augmentation(model_path: str | Path, data_dir=None) -> Path:
     for stale in ("model", "test_time_augmentation", "flops_per_face"):
         card.pop(stale, None)
     shipped, card = choose_test_time_augmentation(task, single, card)
-    if shipped is single:
+    if card["test_time_augmentation"]["chosen"] == "none":
         print(f"kept {path}: no test-time augmentation beats the network alone on PublicTest "
               f"({card['test_time_augmentation']['public_test_accuracy']})")
         return path
@@ -188,19 +190,8 @@ def add_test_time_augmentation(model_path: str | Path, data_dir=None) -> Path:
 
 
 def single_network(shipped: keras.Model) -> keras.Model:
-    """The single network of a shipped model, taking the 48x48 face (its centre crop when trained on crops).
-
-    A test-time-augmented model holds the network as its one nested model; after ten-crop that
-    network takes the crop, so the centre crop goes back in front of it.
-    """
-    nested = next((layer for layer in shipped.layers if isinstance(layer, keras.Model)), None)
-    if nested is None:
-        return shipped
-    size = nested.input_shape[1]
-    if size == shipped.input_shape[1]:
-        return nested
-    face = keras.Input(shipped.input_shape[1:], name="face")
-    return keras.Model(face, nested(FaceCrop(size, name="face_crop")(face)), name="emotion_cnn_centre_crop")
+    """The single network of a shipped model, taking the 48x48 face (its centre crop when trained on crops)."""
+    return inference_model(shipped, "none")
 
 
 def export_live_model(model_path: str | Path, data_dir=None, name: str = "emotion_live") -> Path:

@@ -76,6 +76,9 @@ class RandomApply(keras.layers.Layer):
         self.layer, self.rate = layer, float(rate)
         self.seed_generator = keras.random.SeedGenerator(seed)
 
+    def build(self, input_shape) -> None:
+        self.layer.build(input_shape)
+
     def call(self, faces, training=False):
         if not training:
             return faces
@@ -263,76 +266,70 @@ def search_space_fingerprint(hypermodel: keras_tuner.HyperModel) -> dict:
     return {item.name: {"class": type(item).__name__, **item.get_config()} for item in hp.space}
 
 
-def with_test_time_augmentation(model: keras.Model, views: str = "flip") -> keras.Model:
-    """One graph that averages ``model``'s probabilities over several views of each face.
+def inference_model(model: keras.Model, views: str = "none") -> keras.Model:
+    """The trained network as a graph of standard Keras layers only, taking the 48x48 face: the file
+    it is saved to loads with ``keras.models.load_model`` alone, without this project's code.
 
-    ``views``: ``"flip"`` (the face and its mirror image) or ``"ten-crop"`` (the four corner crops
-    and the centre crop of a network trained on crops, each also mirrored). The views go through the
-    network as one batch, so the exported ``.h5`` and TFLite files stay one model taking the same
-    48x48 face; each face costs ``views`` times the single network's FLOPs.
+    The training-time ``FaceCrop`` gives way to ``Cropping2D`` (its inference is the exact centre
+    crop). ``views``: ``"none"`` (the centre crop), ``"flip"`` (it and its mirror image) or
+    ``"ten-crop"`` (the four corner crops and the centre crop of the face and of its mirror image);
+    the network's probabilities are averaged over the views, so each face costs ``views`` times the
+    single network's FLOPs.
     """
+    network = _uncropped(model)
     face = keras.Input(model.input_shape[1:], name="face")
-    crop = _crop_layer(model)
-    if views == "ten-crop" and crop is not None and crop.size < face.shape[1]:
-        network = keras.Model(crop.output, model.output, name=f"{model.name}_uncropped")
-        stacked = _TenCrop(crop.size, name="tta_ten_crop")(face)
-        count = 10
-    else:
-        network = model
-        stacked = keras.layers.Concatenate(axis=0, name="tta_views")([face, _Mirror(name="tta_mirror")(face)])
-        count = 2
-    outputs = _ViewMean(count, name="emotion")(network(stacked))
-    return keras.Model(face, outputs, name=f"{model.name}_tta{count}")
+    size, side = network.input_shape[1], face.shape[1]
+    faces = [face] if views == "none" else [face, _mirror(face)]
+    crops = []
+    for index, image in enumerate(faces):
+        for offset in _crop_offsets(side, size, views == "ten-crop"):
+            crops.append(_crop(image, side, size, offset, f"view{len(crops)}_{'mirror' if index else 'face'}"))
+    outputs = [network(crop) for crop in crops]
+    output = outputs[0] if len(outputs) == 1 else keras.layers.Average(name="view_mean", dtype="float32")(outputs)
+    return keras.Model(face, output, name="emotion" if views == "none" else f"emotion_{views.replace('-', '_')}")
 
 
-def _crop_layer(model: keras.Model):
-    return next((layer for layer in model.layers if isinstance(layer, FaceCrop)), None)
+def _uncropped(model: keras.Model) -> keras.Model:
+    """The network after its crop layer (its input: the crop), or the network itself when it has none;
+    a model made by ``inference_model`` gives back the network it nests."""
+    nested = next((layer for layer in model.layers if isinstance(layer, keras.Model)), None)
+    if nested is not None:
+        return nested
+    crop = next((layer for layer in model.layers if isinstance(layer, FaceCrop)), None)
+    if crop is None:
+        return model
+    return keras.Model(crop.output, model.output, name=model.name)
 
 
-@keras.saving.register_keras_serializable(package="trainlab")
-class _TenCrop(keras.layers.Layer):
-    """The four corner crops and the centre crop of each face, then the same five mirrored, stacked
-    view-major on the batch axis (10 x batch rows out)."""
-
-    def __init__(self, size: int, **kwargs) -> None:
-        super().__init__(**kwargs)
-        self.size = int(size)
-
-    def call(self, faces):
-        height, width, size = faces.shape[1], faces.shape[2], self.size
-        corners = ((0, 0), (0, width - size), (height - size, 0), (height - size, width - size),
-                   ((height - size) // 2, (width - size) // 2))
-        crops = [faces[:, top:top + size, left:left + size, :] for top, left in corners]
-        return tf.concat(crops + [tf.reverse(crop, axis=[2]) for crop in crops], axis=0)
-
-    def compute_output_shape(self, input_shape):
-        return (None, self.size, self.size, input_shape[-1])
-
-    def get_config(self):
-        return {**super().get_config(), "size": self.size}
+def _crop_offsets(side: int, size: int, ten_crop: bool) -> list[tuple[int, int]]:
+    centre = ((side - size) // 2, (side - size) // 2)
+    if not ten_crop:
+        return [centre]
+    far = side - size
+    return [(0, 0), (0, far), (far, 0), (far, far), centre]
 
 
-@keras.saving.register_keras_serializable(package="trainlab")
-class _Mirror(keras.layers.Layer):
-    """The face mirrored left to right (the deterministic half of training's RandomFlip)."""
-
-    def call(self, faces):
-        return tf.reverse(faces, axis=[2])
+def _crop(image, side: int, size: int, offset: tuple[int, int], name: str):
+    top, left = offset
+    return keras.layers.Cropping2D(((top, side - size - top), (left, side - size - left)), name=name,
+                                   dtype="float32")(image)
 
 
-@keras.saving.register_keras_serializable(package="trainlab")
-class _ViewMean(keras.layers.Layer):
-    """The mean over ``views`` stacked copies of each face's probabilities (views x batch rows in)."""
+def _mirror(face):
+    """The face mirrored left to right with standard layers: a fixed anti-diagonal Dense over the width
+    (exact in float32: each output pixel is one input pixel times 1)."""
+    height, width, channels = face.shape[1:]
+    mirror = keras.layers.Dense(width, use_bias=False, trainable=False, name="mirror", dtype="float32")
+    widths_last = keras.layers.Permute((1, 3, 2), name="widths_last", dtype="float32")(face)
+    mirrored = mirror(widths_last)
+    mirror.set_weights([np.fliplr(np.eye(width, dtype=np.float32))])
+    return keras.layers.Permute((1, 3, 2), name="mirrored", dtype="float32")(mirrored)
 
-    def __init__(self, views: int, **kwargs) -> None:
-        super().__init__(**kwargs)
-        self.views = int(views)
 
-    def call(self, probabilities):
-        return tf.reduce_mean(tf.reshape(probabilities, [self.views, -1, probabilities.shape[-1]]), axis=0)
-
-    def get_config(self):
-        return {**super().get_config(), "views": self.views}
+def views_of(model: keras.Model) -> int:
+    """How many views of a face ``model`` averages (1 for a single network)."""
+    nested = next((layer for layer in model.layers if isinstance(layer, keras.Model)), None)
+    return 1 if nested is None else len(nested._inbound_nodes)
 
 
 def class_weights(labels: np.ndarray, power: float = 0.5, num_classes: int = NUM_CLASSES) -> np.ndarray:

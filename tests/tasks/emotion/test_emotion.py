@@ -15,7 +15,7 @@ from common.errors import UserError
 from data.datasets import FER_CLASSES
 from tasks.emotion.config import EmotionConfig
 from tasks.emotion.evaluation import TFLiteClassifier, class_report
-from tasks.emotion.model import EmotionHyperModel, FaceCrop, MacroF1, class_weights, with_test_time_augmentation
+from tasks.emotion.model import EmotionHyperModel, FaceCrop, MacroF1, class_weights, inference_model, make_augmentation
 from tasks.emotion.search import SearchBudget, distributed_role
 from tasks.emotion.task import EmotionTask, learning_rate_factor
 from tests.conftest import require_data
@@ -121,15 +121,52 @@ def test_face_crop_draws_an_offset_per_face_in_training_and_takes_the_centre_at_
 def test_ten_crop_averages_the_corners_the_centre_and_their_mirrors():
     model = EmotionHyperModel().build(small_hyperparameters())
     faces = np.random.default_rng(0).uniform(0, 1, (3, 48, 48, 1)).astype("float32")
-    ten = with_test_time_augmentation(model, "ten-crop")
+    ten = inference_model(model, "ten-crop")
     assert ten.input_shape == (None, 48, 48, 1)
     network = keras.Model(model.get_layer("face_crop").output, model.output)
     views = [faces[:, top:top + 44, left:left + 44] for top, left in ((0, 0), (0, 4), (4, 0), (4, 4), (2, 2))]
     views += [v[:, :, ::-1] for v in views]
     expected = np.mean([network(v).numpy() for v in views], axis=0)
     np.testing.assert_allclose(ten(faces).numpy(), expected, atol=1e-5)
-    flip = with_test_time_augmentation(model, "flip")(faces).numpy()
+    flip = inference_model(model, "flip")(faces).numpy()
     np.testing.assert_allclose(flip, (model(faces).numpy() + model(faces[:, :, ::-1]).numpy()) / 2, atol=1e-5)
+    np.testing.assert_array_equal(inference_model(model, "none")(faces).numpy(), model(faces).numpy())
+
+
+PLAIN_KERAS = """
+import sys, numpy as np, keras
+assert not any(m.split('.')[0] in {'tasks', 'trainer', 'common', 'callbacks', 'live', 'data'} for m in sys.modules)
+model = keras.models.load_model(sys.argv[1])
+faces = np.load(sys.argv[2])
+np.save(sys.argv[3], model.predict(faces, verbose=0))
+"""
+
+
+@pytest.mark.parametrize("views", ["none", "ten-crop"])
+def test_exported_graph_loads_in_plain_keras_with_the_same_outputs(tmp_path, views):
+    import subprocess
+
+    from trainer.export import save_model_atomic
+
+    model = inference_model(EmotionHyperModel().build(small_hyperparameters()), views)
+    faces = np.random.default_rng(1).uniform(0, 1, (4, 48, 48, 1)).astype("float32")
+    path = save_model_atomic(model, tmp_path / "emotion.h5", include_optimizer=False)
+    np.save(tmp_path / "faces.npy", faces)
+    # A Python that imports nothing of this project (run outside the checkout, no sys.path entry to it).
+    subprocess.run([sys.executable, "-c", PLAIN_KERAS, str(path), str(tmp_path / "faces.npy"),
+                    str(tmp_path / "out.npy")], check=True, cwd=tmp_path, capture_output=True, timeout=300)
+    np.testing.assert_allclose(np.load(tmp_path / "out.npy"), model(faces).numpy(), atol=1e-5)
+
+
+def test_framing_augmentation_zooms_and_shifts_some_faces_and_leaves_others():
+    faces = np.random.default_rng(2).uniform(0, 1, (64, 48, 48, 1)).astype("float32")
+    keras.utils.set_random_seed(3)
+    moved = np.asarray(make_augmentation(framing_zoom=0.25, framing_shift=0.1)(faces, training=True))
+    mirrored = faces[:, :, ::-1]
+    unchanged = [np.allclose(m, f) or np.allclose(m, r) for m, f, r in zip(moved, faces, mirrored, strict=True)]
+    # Each of zoom and shift reaches half the faces: about a quarter escape both (and a flip).
+    assert 4 <= sum(unchanged) <= 32
+    assert np.asarray(make_augmentation(framing_zoom=0.25)(faces, training=False)).tolist() == faces.tolist()
 
 
 def test_schedule_warms_up_then_anneals_once_to_the_floor():
