@@ -15,9 +15,13 @@ def _format_metrics(metrics: dict) -> str:
 class PlainProgress(Callback):
     """One line per epoch and per evaluation; safe for logs and pipes."""
 
+    # A run with more than this left says how long, measured on its own epochs, and how to shorten it.
+    long_run_seconds = 120.0
+
     def __init__(self, stream=None) -> None:
         self.stream = stream or sys.stdout
         self._started = 0.0
+        self._epoch_seconds: list[float] = []
 
     def _print(self, text: str) -> None:
         print(text, file=self.stream, flush=True)
@@ -29,10 +33,30 @@ class PlainProgress(Callback):
         seconds = time.perf_counter() - self._started
         epoch = f"epoch {trainer.current_epoch + 1}/{trainer.config.effective.max_epochs}"
         self._print(f"[{task.name}] {epoch} {seconds:.1f}s {_format_metrics(trainer.metrics)}")
+        self._epoch_seconds.append(seconds)
+        left = trainer.config.effective.max_epochs - trainer.current_epoch - 1
+        # Said after this process's first epoch, then every tenth: the estimate follows the measured pace.
+        if left and (len(self._epoch_seconds) == 1 or len(self._epoch_seconds) % 10 == 0):
+            estimate = time_left(self._epoch_seconds, left)
+            if estimate > self.long_run_seconds:
+                self._print(f"[{task.name}] about {_duration(estimate)} left: {left} epochs at "
+                            f"{estimate / left:.0f} s an epoch, measured on this machine; --max-epochs N "
+                            "shortens it, --resume continues it")
 
     def on_test_epoch_end(self, trainer, task):
         test = {k: v for k, v in trainer.metrics.items() if k.startswith("test_")}
         self._print(f"[{task.name}] test {_format_metrics(test)}")
+
+
+def time_left(epoch_seconds: list[float], epochs_left: int) -> float:
+    """Seconds for ``epochs_left`` more epochs at the pace of the recent ones (the first epoch also traces
+    the step, so it counts only until others are measured)."""
+    recent = epoch_seconds[1:][-10:] or epoch_seconds
+    return epochs_left * sum(recent) / len(recent)
+
+
+def _duration(seconds: float) -> str:
+    return f"{seconds / 3600:.1f} h" if seconds >= 5400 else f"{seconds / 60:.0f} min"
 
 
 class RichProgress(Callback):
@@ -51,13 +75,21 @@ class RichProgress(Callback):
         self._step_bar = None
 
     def setup(self, trainer, task, stage):
-        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+        from rich.progress import (
+            BarColumn,
+            MofNCompleteColumn,
+            Progress,
+            TextColumn,
+            TimeElapsedColumn,
+            TimeRemainingColumn,
+        )
 
         self._progress = Progress(
             TextColumn("[bold]{task.description}"),
             BarColumn(),
             MofNCompleteColumn(),
             TimeElapsedColumn(),
+            TimeRemainingColumn(),  # rich's estimate from the measured pace
             TextColumn("{task.fields[metrics]}"),
             console=self.console,
             refresh_per_second=4,

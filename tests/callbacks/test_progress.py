@@ -34,3 +34,21 @@ def test_plain_progress_prints_one_line_per_epoch(trainer_config):
 def test_auto_mode_picks_plain_without_a_terminal(capsys):
     assert isinstance(make_progress("auto"), PlainProgress)  # pytest's stdout is not a TTY
     assert make_progress("none") is None
+
+
+def test_plain_progress_says_how_long_a_long_run_has_left_and_how_to_shorten_it(trainer_config):
+    stream = io.StringIO()
+    progress = PlainProgress(stream)
+    progress.long_run_seconds = 0.0  # every toy run counts as long here
+    Trainer(trainer_config(max_epochs=12), callbacks=[progress]).fit(ToyTask())
+    notes = [line for line in stream.getvalue().splitlines() if " left: " in line]
+    # After the first epoch (11 left) and after the tenth (2 left); none once nothing is left.
+    assert [note.split(" left: ")[1].split()[0] for note in notes] == ["11", "2"]
+    assert "--max-epochs N shortens it" in notes[0]
+
+
+def test_time_left_follows_the_pace_after_the_first_epoch():
+    from callbacks.progress import time_left
+
+    assert time_left([30.0], 4) == 120.0
+    assert time_left([30.0, 10.0, 12.0], 5) == 55.0  # the first epoch (tracing) no longer counts
