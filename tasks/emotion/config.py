@@ -58,9 +58,10 @@ class EmotionConfig:
     max_trials: int = field(default=12, metadata={"help": "Trials for bayesian/random search, at most.", "min": 1})
     # Each trial is a full cosine schedule on the --tune-faces subset.
     tune_epochs: int = field(default=5, metadata={"help": "Epochs per trial (Hyperband: the most).", "min": 1})
-    # About 30 minutes on a laptop CPU; kept in <run>/search/budget.json, so it holds across --resume.
+    # About ten trials and the two seed runs in bf16 on 2 cores; kept in <run>/search/budget.json, so it
+    # holds across --resume.
     tune_minutes: float = field(
-        default=30.0, metadata={"help": "Wall-clock minutes for the whole search, across --resume.", "above": 0})
+        default=20.0, metadata={"help": "Wall-clock minutes for the whole search, across --resume.", "above": 0})
     # A fixed class-stratified fifth of Training: a trial costs about one full-data epoch and every
     # trial sees the same faces. --limit-train-batches also applies.
     tune_faces: int = field(default=6000, metadata={

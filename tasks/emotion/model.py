@@ -328,8 +328,8 @@ def _mirror(face):
 
 def views_of(model: keras.Model) -> int:
     """How many views of a face ``model`` averages (1 for a single network)."""
-    nested = next((layer for layer in model.layers if isinstance(layer, keras.Model)), None)
-    return 1 if nested is None else len(nested._inbound_nodes)
+    mean = next((layer for layer in model.layers if isinstance(layer, keras.layers.Average)), None)
+    return 1 if mean is None else len(mean.input)
 
 
 def class_weights(labels: np.ndarray, power: float = 0.5, num_classes: int = NUM_CLASSES) -> np.ndarray:
