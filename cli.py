@@ -21,10 +21,10 @@ import typer
 from cli_config import CONFIG_PANEL, ConfigFileOptions, SaveConfig, file_sections, options_yaml, save_config
 from cli_help import HelpCommand, HelpGroup
 from common.errors import UserError
-from common.stderr import native_stderr_silenced
+from common.stderr import tensorflow_start_up_hidden
 from trainer.options import NUMBER
 from trainer.shipped import find_model
-from trainer.validation import check_fields
+from trainer.validation import check_fields, missing_model_error, other_task_model_error
 
 try:  # typer >= 0.2x carries its own click
     from typer._click import exceptions as click_errors
@@ -130,12 +130,9 @@ def _quiet_tensorflow() -> None:
 
 @contextlib.contextmanager
 def _tensorflow_start_up_hidden():
-    """Points file descriptor 2 at /dev/null while TensorFlow may be imported (TRAINLAB_VERBOSE_TF=1 shows it)."""
+    """TensorFlow's start-up lines hidden (TRAINLAB_VERBOSE_TF=1 shows them), and its C++ logs for the command."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    if os.environ.get("TRAINLAB_VERBOSE_TF"):
-        yield
-        return
-    with native_stderr_silenced():
+    with tensorflow_start_up_hidden():
         yield
 
 
@@ -229,6 +226,7 @@ def _default_callbacks(patience: int | None) -> list:
 def test(ctx: typer.Context) -> None:
     """Evaluate TASK on its test split and write the run's metrics and report; `test TASK --help` lists its options."""
     parsed = _run(lambda: _parse_task_command(ctx, "test", TestOptions, TEST_TRAINER_FIELDS))
+    _run(lambda: _check_model_exists(parsed.task.get("model"), parsed.spec.name))
     _quiet_tensorflow()
 
     def action():
@@ -251,6 +249,20 @@ def test(ctx: typer.Context) -> None:
         typer.echo(f"run folder: {trainer.run_dir}")
 
     _run(action)
+
+
+def _check_model_exists(model: str | Path | None, task: str) -> None:
+    """A --model file that is not there names the task's shipped models, before TensorFlow loads."""
+    if model is not None and not find_model(model).exists():
+        raise UserError(missing_model_error(model, task))
+
+
+def _check_emotion_model(model: Path) -> None:
+    """live classifies emotions: a model that is not there, or that another task made, names the emotion models."""
+    _check_model_exists(model, "emotion")
+    wrong = other_task_model_error(model, "emotion")
+    if wrong:
+        raise UserError(wrong)
 
 
 def _nothing_to_test(task, config) -> str:
@@ -399,6 +411,8 @@ def _invoke(command, args: list[str], prog: str, task: str | None = None, task_o
         result = command.main(args=args, prog_name=prog, standalone_mode=False)
     except click_errors.NoSuchOption as error:
         raise UserError(_no_such_option(error, command, task, task_options, prog)) from None
+    except click_errors.BadOptionUsage as error:  # a flag given last, without its value
+        raise UserError(_no_value(error.option_name, options, prog)) from None
     except click_errors.BadParameter as error:
         option = (options or {}).get(getattr(error.param, "name", None))
         if option is None:
@@ -418,9 +432,24 @@ def _bad_value(option, text: str) -> str:
         hint = f" (did you mean {close[0]}?)" if close else ""
         return f"{option.flag} {text!r} is unknown{hint}; use one of {', '.join(option.choices)}"
     words = {int: "a whole number", float: "a number"}.get(option.kind, f"a {option.kind.__name__}")
-    example = option.default if isinstance(option.default, (int, float)) and option.default else (
-        {int: 10, float: 0.01}.get(option.kind, 1))
-    return f"{option.flag} {text!r} is not {words}; e.g. {option.flag} {example}"
+    return f"{option.flag} {text!r} is not {words}; e.g. {option.flag} {_example(option)}"
+
+
+def _no_value(flag: str, options, prog: str) -> str:
+    """A flag given last, without its value."""
+    option = next((o for o in (options or {}).values() if o.flag == flag), None)
+    if option is None or not (option.choices or option.kind in (int, float)):
+        return f"option {flag} needs a value; see {prog} --help"
+    return f"option {flag} needs a value; e.g. {flag} {_example(option)}"
+
+
+def _example(option):
+    """A value the option takes: its first choice, its default when a number, else a typical number."""
+    if option.choices:
+        return option.choices[0]
+    if isinstance(option.default, (int, float)) and not isinstance(option.default, bool) and option.default:
+        return option.default
+    return {int: 10, float: 0.01}.get(option.kind, 1)
 
 
 def _given_text(args: list[str], flags) -> str:
@@ -445,7 +474,7 @@ def _no_such_option(error, command, task: str | None, task_options, prog: str) -
     flags = [flag for param in command.params for flag in getattr(param, "opts", ())]
     close = difflib.get_close_matches(name, flags, n=3, cutoff=0.8)
     hint = f" (did you mean {', '.join(close)}?)" if close else ""
-    return f"No such option: {name}{hint}{where}"
+    return f"option {name} is unknown{hint}{where}"
 
 
 def _other_tasks_flags() -> set[str]:
@@ -505,6 +534,7 @@ def live(
     = DetectorName.blazeface,
 ) -> None:
     """Classify faces from a camera or video in real time, in a rich terminal view."""
+    _run(lambda: _check_emotion_model(model))
     _quiet_tensorflow()
 
     def action():

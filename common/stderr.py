@@ -21,3 +21,24 @@ def native_stderr_silenced():
         os.dup2(saved, 2)
         os.close(saved)
         os.close(devnull)
+
+
+@contextlib.contextmanager
+def tensorflow_start_up_hidden():
+    """Silences file descriptor 2 while TensorFlow may start: absl writes its start-up lines there (``I0000 ...``:
+    oneDNN, CPU features, CUDA drivers) before any log level applies. TRAINLAB_VERBOSE_TF=1 shows them."""
+    if os.environ.get("TRAINLAB_VERBOSE_TF"):
+        yield
+        return
+    with native_stderr_silenced():
+        yield
+
+
+def import_tensorflow_quietly():
+    """Imports TensorFlow and finds its devices (the CUDA platform logs when first asked) with the start-up lines
+    hidden, as the CLI does; a process that imported TensorFlow before has printed them already."""
+    with tensorflow_start_up_hidden():
+        import tensorflow as tf
+
+        tf.config.list_physical_devices()
+    return tf

@@ -242,35 +242,40 @@ def _fer_from_npz(path: Path) -> Dataset:
 
 
 def parse_fer2013_csv(lines, path: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Parses Kaggle's fer2013.csv text; a bad row raises DataError naming its line."""
+    """Parses Kaggle's fer2013.csv text; a bad row raises DataError naming its line and the fix."""
     reader = csv.reader(lines)
     header = [h.strip() for h in next(reader, [])]
     if header[:2] != ["emotion", "pixels"]:
-        raise DataError(f"{path}: line 1 is {','.join(header)!r}; expected the header 'emotion,pixels,Usage'")
+        raise _bad_line(path, 1, f"is {','.join(header)!r}; expected the header 'emotion,pixels,Usage'")
     images, labels, usages = [], [], []
     for line_number, row in enumerate(reader, start=2):
         if not row:
             continue
         if len(row) < 2:
-            raise DataError(f"{path}: line {line_number} has {len(row)} column(s); expected emotion,pixels,Usage")
+            raise _bad_line(path, line_number, f"has {len(row)} column(s); expected emotion,pixels,Usage")
         try:
             label = int(row[0])
         except ValueError:
-            raise DataError(f"{path}: line {line_number} has emotion {row[0]!r}; expected an integer 0-6") from None
+            raise _bad_line(path, line_number, f"has emotion {row[0]!r}; expected an integer 0-6") from None
         if not 0 <= label < len(FER_CLASSES):
-            raise DataError(f"{path}: line {line_number} has emotion {label}; expected 0-6 "
-                            f"({', '.join(FER_CLASSES)})")
+            raise _bad_line(path, line_number, f"has emotion {label}; expected 0-6 ({', '.join(FER_CLASSES)})")
         pixels = np.array(row[1].split(), dtype=np.int32)
         if pixels.size != FER_PIXELS:
-            raise DataError(f"{path}: line {line_number} has {pixels.size} pixels; expected {FER_PIXELS} (48x48)")
+            raise _bad_line(path, line_number, f"has {pixels.size} pixels; expected {FER_PIXELS} (48x48)")
         if pixels.min() < 0 or pixels.max() > 255:
-            raise DataError(f"{path}: line {line_number} has pixel values outside 0-255")
+            raise _bad_line(path, line_number, "has pixel values outside 0-255")
         images.append(pixels.astype(np.uint8).reshape(48, 48))
         labels.append(label)
         usages.append(row[2].strip() if len(row) > 2 else "Training")
     if not images:
         raise DataError(f"{path} has a header but no rows; download fer2013.csv again")
     return np.stack(images), np.array(labels, dtype=np.uint8), np.array(usages)
+
+
+def _bad_line(path: Path, line_number: int, problem: str) -> DataError:
+    # Without the file, load_fer2013 looks in the Keras cache and then downloads Kaggle's csv there.
+    return DataError(f"{path}: line {line_number} {problem}; fix that line, or delete {path.name} to use the "
+                     "original (the Keras cache's, else a download)")
 
 
 def _fer_from_csv(path: Path) -> Dataset:

@@ -145,13 +145,25 @@ def _import(target: str, what: str):
     try:
         module = importlib.import_module(module_name)
     except Exception as error:  # ImportError, or whatever the module raises while importing
-        raise UserError(f"{what} {target}: module {module_name} does not import ({type(error).__name__}: "
-                        f"{_first_line(error)}); run from the folder that holds it or install it") from None
+        raise UserError(f"{what} {target}: {_import_failure(module_name, error)}") from None
     try:
         return getattr(module, attribute)
     except AttributeError:
         raise UserError(f"{what} {target}: module {module_name} has no {attribute!r}; check the name after the "
                         "colon") from None
+
+
+def _import_failure(module_name: str, error: Exception) -> str:
+    """Why ``module_name`` does not import, and the fix: it is not on the path (the working folder, the installed
+    packages), or it is found and fails itself, e.g. on a package it needs."""
+    missing = getattr(error, "name", None) if isinstance(error, ModuleNotFoundError) else None
+    if missing and (module_name == missing or module_name.startswith(missing + ".")):
+        top = module_name.split(".")[0]
+        holds = f"{top}/" if "." in module_name else f"{top}.py"
+        return (f"no module {module_name} in the working folder {os.getcwd()} or among the installed packages; "
+                f"run from the folder that holds {holds}, or install the package that provides it")
+    fix = f"install the package that provides {missing}" if missing else "fix the error in the module"
+    return f"module {module_name} fails to import ({type(error).__name__}: {_first_line(error)}); {fix}"
 
 
 def _first_line(error: Exception) -> str:

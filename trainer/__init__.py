@@ -14,8 +14,12 @@ __all__ = ["Callback", "KerasCallbackAdapter", "Task", "Trainer", "TrainerConfig
 
 
 def __getattr__(name):
-    # The Trainer imports TensorFlow; loading it lazily keeps `import trainer` instant.
+    # The Trainer imports TensorFlow; loading it lazily keeps `import trainer` instant, and loading it quietly
+    # keeps a script's stderr free of TensorFlow's start-up lines, as the CLI's is.
     if name == "Trainer":
+        from common.stderr import import_tensorflow_quietly
+
+        import_tensorflow_quietly()
         from trainer.trainer import Trainer
 
         return Trainer

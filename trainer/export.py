@@ -17,6 +17,7 @@ import numpy as np
 from common.errors import UserError
 from common.files import atomic_path, write_atomic, write_bytes_atomic
 from common.stderr import native_stderr_silenced
+from trainer.validation import missing_model_error
 
 
 def save_model_atomic(model, path: str | Path, include_optimizer: bool = True) -> Path:
@@ -97,7 +98,7 @@ def write_model_card(model_path: str | Path, card: dict) -> Path:
 def read_model_card(model_path: str | Path) -> dict:
     """The card beside a model file; a model that is not there is named before its card."""
     if not Path(model_path).exists():
-        raise UserError(f"model {model_path} does not exist; train it with `python cli.py fit ...` or pass --model")
+        raise UserError(missing_model_error(model_path))
     path = Path(model_path).with_suffix(".json")
     if not path.exists():
         raise UserError(f"{path} is missing: a model needs its JSON card beside it; re-export it with `fit`")
@@ -113,7 +114,7 @@ def load_model_file(model_path: str | Path, custom_objects: dict | None = None):
 
     path = Path(model_path)
     if not path.exists():
-        raise UserError(f"model {path} does not exist; train it with `python cli.py fit ...` or pass --model")
+        raise UserError(missing_model_error(path))
     try:
         return keras.models.load_model(path, custom_objects=custom_objects, compile=False)
     except (OSError, ValueError, KeyError, TypeError) as error:

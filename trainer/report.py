@@ -29,10 +29,12 @@ def new_run_dir(task_dir: Path, run_name: str | None, resume: bool, exclusive: b
         folder = task_dir / run_name
         if resume and not folder.is_dir():
             raise UserError(f"--resume: there is no run {run_name!r} in {task_dir} to resume; "
-                            f"{_existing_runs(task_dir, run_name)}")
+                            f"{_existing_runs(task_dir, f'drop --resume to start {run_name!r}')}")
         if resume and run_kind(folder) != "fit":
+            # The folder is taken: a new run needs another name as well as no --resume.
+            fresh = f"drop --resume and start a new run with another --run-name, e.g. --run-name {_free_name(folder)}"
             raise UserError(f"--resume: {folder} holds a {run_kind(folder)} run, which has nothing to resume; "
-                            f"{_existing_runs(task_dir, run_name)}")
+                            f"{_existing_runs(task_dir, fresh)}")
         if exclusive and not resume and holds_a_run(folder):
             raise UserError(_taken(folder))
         return folder
@@ -102,16 +104,16 @@ def _read_json(path: Path) -> dict:
     return value if isinstance(value, dict) else {}
 
 
-def _existing_runs(task_dir: Path, run_name: str, shown: int = 10) -> str:
+def _existing_runs(task_dir: Path, fresh: str, shown: int = 10) -> str:
+    """The trainings a --resume could continue, newest first, and ``fresh``: how to start a new run instead."""
     folders = sorted((p for p in task_dir.glob("*") if p.is_dir()), key=lambda p: p.stat().st_mtime, reverse=True)
     runs = [p for p in folders if run_kind(p) == "fit"]
     others = len(folders) - len(runs)
     left_out = f"; {others} test or lr-find run(s) left out: they have nothing to resume" if others else ""
     if not runs:
-        return f"there is no training at all yet: drop --resume to start {run_name!r}{left_out}"
+        return f"there is no training at all yet: {fresh}{left_out}"
     names = ", ".join(p.name for p in runs[:shown]) + (f" and {len(runs) - shown} more" if len(runs) > shown else "")
-    return (f"its trainings, newest first: {names} (pass one to --run-name, or drop --resume to start "
-            f"{run_name!r}){left_out}")
+    return f"its trainings, newest first: {names} (pass one to --run-name, or {fresh}){left_out}"
 
 
 def package_versions() -> dict[str, str]:
@@ -141,10 +143,13 @@ def run_config(trainer, task) -> dict:
 
 
 def write_run_config(trainer, task) -> None:
+    """Every run's config.json; a training (fit, lr-find) also logs it and its hparams to TensorBoard."""
     if not trainer.is_chief:
         return
     config = run_config(trainer, task)
     write_atomic(trainer.run_dir / "config.json", json.dumps(config, indent=2, default=str))
+    if config["kind"] == "test":  # an evaluation's folder keeps test/ events only: no train/ for the config
+        return
     trainer.logger.log_config(config)
     trainer.logger.log_hparams({"seed": trainer.config.seed, **task.hparams()}, trial_id=trainer.run_dir.name)
 

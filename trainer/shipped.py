@@ -6,6 +6,7 @@ relative ``models/...`` path that does not exist in the working folder is looked
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 PROJECT = Path(__file__).resolve().parent.parent
@@ -18,3 +19,16 @@ def find_model(path: str | Path) -> Path:
         return path
     shipped = PROJECT / path
     return shipped if shipped.exists() else path
+
+
+def shipped_models(task: str | None = None) -> list[str]:
+    """The shipped ``models/*.h5`` as one passes them to --model; ``task``: only those whose card names that task."""
+    found = []
+    for path in sorted((PROJECT / "models").glob("*.h5")):
+        try:
+            card = json.loads(path.with_suffix(".json").read_text())
+        except (OSError, ValueError):
+            card = {}
+        if task is None or (isinstance(card, dict) and card.get("task") == task):
+            found.append(f"models/{path.name}")
+    return found

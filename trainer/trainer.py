@@ -71,6 +71,8 @@ class Trainer:
         self.logger = NullLogger()
         # The run folder shared by all workers; ``run_dir`` is this worker's (the chief's is the same).
         self._run_root: Path | None = Path(run_dir) if run_dir is not None else None
+        # A plain --resume that found no run with a checkpoint: the run folder is a new one.
+        self._resumes_nothing = False
         self.run_dir: Path | None = None
         self.strategy = None
         self.is_chief = True
@@ -162,6 +164,7 @@ class Trainer:
                 config = self.config.effective
                 self._run_root = new_run_dir(Path(config.logdir) / task.name, config.run_name, config.resume,
                                              exclusive=self.exclusive and self.is_chief)
+                self._resumes_nothing = config.resume and not config.run_name and not self._run_root.exists()
             self.run_dir = self._run_root
             if not self.is_chief:
                 self.run_dir = self._run_root / "workers" / worker_name(self.strategy)
@@ -236,8 +239,9 @@ class Trainer:
         if not self.is_chief:
             # A worker writes no logs or reports, but a task may still save its figures here.
             self.run_dir.mkdir(parents=True, exist_ok=True)
-        if stage == "fit":
+        if stage == "fit" or self.run_kind == "test":  # a test run keeps its config.json too (not a fit's test pass)
             write_run_config(self, task)
+        if stage == "fit":
             self.stop_reason = None
         self.should_stop = False
 
@@ -517,8 +521,9 @@ class Trainer:
     def _resume(self, task: Task) -> None:
         io = self._checkpoint_io(task)
         if io.latest is None:
-            print(f"note: nothing to resume in {self.run_dir} (no checkpoint yet); training from epoch 1",
-                  file=sys.stderr, flush=True)
+            where = (f"--resume found no run with a checkpoint in {self._run_root.parent}; training a new run"
+                     if self._resumes_nothing else f"nothing to resume in {self.run_dir} (no checkpoint yet); training")
+            print(f"note: {where} from epoch 1", file=sys.stderr, flush=True)
             return
         state = io.restore()
         self.load_state_dict(state)
@@ -526,6 +531,11 @@ class Trainer:
         if state.get("task"):
             task.load_state_dict(state["task"])
         load_random_state(task, state.get("random", {}))
+        max_epochs = self.config.effective.max_epochs
+        if self.current_epoch >= max_epochs:
+            print(f"note: {self.run_dir} has trained {self.current_epoch} epoch(s), --max-epochs {max_epochs}: nothing "
+                  f"to train; raise --max-epochs to continue, e.g. --max-epochs {2 * self.current_epoch}",
+                  file=sys.stderr, flush=True)
 
 
 def _kind(callback: Callback) -> type:

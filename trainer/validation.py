@@ -26,9 +26,11 @@ import json
 import math
 import os
 import re
+from pathlib import Path
 from typing import Any
 
 from common.errors import UserError
+from trainer.shipped import find_model, shipped_models
 
 BOUNDS = ("min", "max", "above", "below")
 RANGE_KEYS = (*BOUNDS, "choices", "check", "any")
@@ -142,3 +144,27 @@ def model_file_error(path: str) -> str | None:
     if str(path).endswith((".h5", ".keras")):
         return None
     return f"{path} is not an .h5 or .keras model file; e.g. --model models/mnist_cnn.h5"
+
+
+def missing_model_error(path: str | Path, task: str | None = None) -> str:
+    """A model file that is not there, with the shipped models to pass instead (``task``: that task's only)."""
+    return f"model {path} does not exist; {_shipped_instead(task)}"
+
+
+def other_task_model_error(path: str | Path, task: str) -> str | None:
+    """A model whose card says another task made it (``mnist_cnn.h5`` given to emotion); None when its card names
+    ``task``, or names none. ``path`` as given: a shipped model is found from any folder."""
+    try:
+        made_by = json.loads(find_model(path).with_suffix(".json").read_text()).get("task")
+    except (OSError, ValueError, AttributeError):
+        return None
+    if not isinstance(made_by, str) or made_by == task:
+        return None
+    return f"model {path} was made by `fit {made_by}` (its card says so), not `fit {task}`; {_shipped_instead(task)}"
+
+
+def _shipped_instead(task: str | None) -> str:
+    shipped = shipped_models(task)
+    if not shipped:
+        return f"train one with `python cli.py fit {task or 'TASK'}` and pass the file it exports"
+    return f"pass --model with one of the shipped {f'{task} models' if task else 'models'}: {', '.join(shipped)}"

@@ -52,7 +52,34 @@ def test_user_mistakes_are_one_line_errors(args, message, tmp_path):
 def test_misspelt_option_lists_the_valid_one():
     result = cli("fit", "toy", "--max-epoch", "2")
     assert result.returncode == 2
-    assert "No such option: --max-epoch" in result.stderr and "--max-epochs" in result.stderr
+    assert result.stderr.startswith("error: option --max-epoch is unknown (did you mean --max-epochs?); task toy "
+                                    "takes --samples,"), result.stderr
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (("--max-epochs",), "error: option --max-epochs needs a value; e.g. --max-epochs 10"),
+    (("--strategy",), "error: option --strategy needs a value; e.g. --strategy default"),
+    (("--run-name",), "error: option --run-name needs a value; see cli.py fit toy --help"),
+])
+def test_an_option_without_its_value_is_one_line_with_an_example(args, message, tmp_path):
+    result = cli("fit", "toy", *args, cwd=tmp_path)
+    assert result.returncode == 2 and result.stderr.strip() == message, result.stderr
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (("test", "emotion", "--model", "models/nope.h5"), "error: model models/nope.h5 does not exist; pass --model "
+     "with one of the shipped emotion models: models/emotion.h5, models/emotion_live.h5"),
+    (("live", "--model", "models/nope.h5"), "error: model models/nope.h5 does not exist; pass --model with one of "
+     "the shipped emotion models: models/emotion.h5, models/emotion_live.h5"),
+    (("test", "robust", "--model", "nope.h5"), "error: model nope.h5 does not exist; pass --model with one of the "
+     "shipped robust models: models/cifar10_robust.h5, models/mnist_robust.h5"),
+    (("live", "--model", "models/mnist_cnn.h5"), "error: model models/mnist_cnn.h5 was made by `fit adversarial` "
+     "(its card says so), not `fit emotion`; pass --model with one of the shipped emotion models: "
+     "models/emotion.h5, models/emotion_live.h5"),
+])
+def test_a_model_that_is_not_there_or_of_another_task_names_the_shipped_ones(args, message, tmp_path):
+    result = cli(*args, cwd=tmp_path)  # from another folder: models/... are the shipped ones
+    assert result.returncode == 2 and result.stderr.strip() == message, result.stderr
 
 
 def test_fit_resume_and_report(tmp_path):

@@ -159,8 +159,14 @@ def test_a_plugin_help_shows_its_options_and_the_trainers(plugin):
 
 
 def test_bad_import_paths_are_one_line_errors(plugin):
-    assert_one_line_error(cli("fit", "no_such_module:Digits", cwd=plugin), "module no_such_module does not import",
-                          "ModuleNotFoundError")
+    assert_one_line_error(cli("fit", "no_such_module:Digits", cwd=plugin),
+                          f"error: task no_such_module:Digits: no module no_such_module in the working folder {plugin} "
+                          "or among the installed packages; run from the folder that holds no_such_module.py, or "
+                          "install the package that provides it")
+    (plugin / "needs_more.py").write_text("import no_such_dependency\n")
+    assert_one_line_error(cli("fit", "needs_more:Digits", cwd=plugin),
+                          "error: task needs_more:Digits: module needs_more fails to import (ModuleNotFoundError: "
+                          "No module named 'no_such_dependency'); install the package that provides no_such_dependency")
     assert_one_line_error(cli("fit", "my_digits:Digitz", cwd=plugin), "module my_digits has no 'Digitz'")
     assert_one_line_error(cli("fit", "my_digits:not_a_task", cwd=plugin), "is a int, not a trainer.Task subclass")
     assert_one_line_error(cli("fit", "my_digits:Odd", cwd=plugin), "field 'weights' of Config has type dict",

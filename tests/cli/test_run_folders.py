@@ -71,6 +71,11 @@ def test_report_and_the_resume_hint_tell_trainings_from_tests_and_sweeps(run, tm
     kinds = {name: json.loads((tmp_path / f"logs/toy/{name}/metrics.json").read_text())["kind"]
              for name in ("a", "t", "lr")}
     assert kinds == {"a": "fit", "t": "test", "lr": "lr-find"}
+    # Every run folder holds its config.json, a test's too; a test run's events are test/ only.
+    assert {name: json.loads((tmp_path / f"logs/toy/{name}/config.json").read_text())["kind"]
+            for name in ("a", "t", "lr")} == kinds
+    assert sorted(p.name for p in (tmp_path / "logs/toy/t").iterdir()) == [
+        ".lock", "config.json", "config.yaml", "metrics.json", "report.md", "test"]
 
     assert run("report")[0] == 0
     report = (tmp_path / "logs/REPORT.md").read_text()
@@ -85,6 +90,10 @@ def test_report_and_the_resume_hint_tell_trainings_from_tests_and_sweeps(run, tm
     assert "2 test or lr-find run(s) left out" in error
     code, _, error = run("fit", "toy", "--run-name", "t", "--resume", *TOY)
     assert code == 2 and error.startswith("error: --resume: logs/toy/t holds a test run, which has nothing to resume")
+    # Not "drop --resume to start 't'": that folder is taken, so the way out names a free one.
+    assert "(pass one to --run-name, or drop --resume and start a new run with another --run-name, e.g. " \
+           "--run-name t-2)" in error
+    assert run("fit", "toy", "--max-epochs", "1", "--run-name", "t-2", *TOY)[0] == 0
 
 
 def test_a_misspelt_task_suggests_the_close_one(run):

@@ -70,8 +70,11 @@ def _write_csv(path, rows):
 def test_csv_row_with_wrong_pixel_count_names_the_line(tmp_path):
     good = "3," + " ".join(["1"] * 2304) + ",Training"
     _write_csv(tmp_path / "fer2013.csv", [good, good, "3," + " ".join(["1"] * 2303) + ",Training"])
-    with pytest.raises(DataError, match=r"line 4 has 2303 pixels; expected 2304"):
+    with pytest.raises(DataError) as caught:
         load_fer2013(tmp_path)
+    assert str(caught.value) == (f"{tmp_path / 'fer2013.csv'}: line 4 has 2303 pixels; expected 2304 (48x48); fix "
+                                 "that line, or delete fer2013.csv to use the original (the Keras cache's, else a "
+                                 "download)")
 
 
 def test_csv_label_outside_range_names_the_line(tmp_path):

@@ -131,7 +131,26 @@ def test_resume_with_nothing_to_resume_starts_afresh_with_one_note(trainer_confi
     trainer.fit(ToyTask())
     assert trainer.current_epoch == 1 and trainer.run_dir.parent == tmp_path / "logs/toy"
     notes = [line for line in capsys.readouterr().err.splitlines() if line.startswith("note: ")]
-    assert notes == [f"note: nothing to resume in {trainer.run_dir} (no checkpoint yet); training from epoch 1"]
+    # The folder is the one this run just made: the note names where it looked instead.
+    assert notes == [f"note: --resume found no run with a checkpoint in {tmp_path / 'logs/toy'}; training a new "
+                     "run from epoch 1"]
+
+    (tmp_path / "logs/toy/started").mkdir()
+    named = Trainer(trainer_config(max_epochs=1, run_name="started", resume=True))
+    named.fit(ToyTask())
+    notes = [line for line in capsys.readouterr().err.splitlines() if line.startswith("note: ")]
+    assert notes == [f"note: nothing to resume in {named.run_dir} (no checkpoint yet); training from epoch 1"]
+
+
+def test_resume_of_a_run_at_its_max_epochs_says_why_it_trains_nothing(trainer_config, tmp_path, capsys):
+    Trainer(trainer_config(max_epochs=2, run_name="done")).fit(ToyTask())
+    capsys.readouterr()
+    trainer = Trainer(trainer_config(max_epochs=2, run_name="done", resume=True))
+    trainer.fit(ToyTask())
+    assert trainer.current_epoch == 2
+    notes = [line for line in capsys.readouterr().err.splitlines() if line.startswith("note: ")]
+    assert notes == [f"note: {trainer.run_dir} has trained 2 epoch(s), --max-epochs 2: nothing to train; raise "
+                     "--max-epochs to continue, e.g. --max-epochs 4"]
 
 
 # --- 3. folders that cannot be written -----------------------------------------------------------

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
+import sys
 
 import keras
 import numpy as np
@@ -12,6 +14,7 @@ import tensorflow as tf
 
 from callbacks import EarlyStopping, TerminateOnNaN
 from tasks.toy.task import ToyConfig, ToyTask
+from tests.conftest import ROOT
 from trainer import Callback, Trainer
 
 
@@ -195,3 +198,13 @@ def test_atomic_write_keeps_the_old_file_when_writing_fails(tmp_path):
     assert target.read_text() == "old"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["metrics.json"]
     assert target.stat().st_mode & 0o044  # readable by others, not mkstemp's 0600
+
+
+def test_importing_the_trainer_keeps_tensorflow_start_up_lines_off_stderr():
+    """The README's "Trainer from Python": a script's stderr is as quiet as the CLI's (absl's I0000 lines, oneDNN)."""
+    env = {k: v for k, v in os.environ.items() if k not in ("TF_CPP_MIN_LOG_LEVEL", "TRAINLAB_VERBOSE_TF")}
+    script = "from trainer import Trainer\nimport tensorflow as tf\nprint(int(tf.constant(1) + 1))"
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, cwd=ROOT, env=env,
+                            timeout=300)
+    assert result.returncode == 0 and result.stdout == "2\n", result.stderr
+    assert result.stderr == ""

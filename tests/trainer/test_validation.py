@@ -8,7 +8,13 @@ from dataclasses import dataclass, field
 import pytest
 
 from common.errors import UserError
-from trainer.validation import check_fields, one_path_component, tf_config_error
+from trainer.validation import (
+    check_fields,
+    missing_model_error,
+    one_path_component,
+    other_task_model_error,
+    tf_config_error,
+)
 
 
 @dataclass(frozen=True)
@@ -71,3 +77,19 @@ def test_a_tf_config_naming_this_process_passes(monkeypatch):
     cluster = {"cluster": {"worker": ["a:1", "b:2"]}, "task": {"type": "worker", "index": 1}}
     monkeypatch.setenv("TF_CONFIG", json.dumps(cluster))
     assert tf_config_error("multi-worker") is None
+
+
+def test_a_missing_model_names_the_shipped_models_or_how_to_make_one():
+    every = missing_model_error("nope.h5")
+    assert every.startswith("model nope.h5 does not exist; pass --model with one of the shipped models: ")
+    assert "models/mnist_cnn.h5" in every and "models/emotion.h5" in every
+    assert missing_model_error("nope.h5", "toy") == ("model nope.h5 does not exist; train one with "
+                                                     "`python cli.py fit toy` and pass the file it exports")
+
+
+def test_a_model_of_another_task_is_named_by_its_card(tmp_path):
+    (tmp_path / "m.json").write_text(json.dumps({"task": "robust"}))
+    assert other_task_model_error(tmp_path / "m.h5", "robust") is None
+    assert other_task_model_error(tmp_path / "m.h5", "emotion").startswith(
+        f"model {tmp_path / 'm.h5'} was made by `fit robust` (its card says so), not `fit emotion`; pass --model")
+    assert other_task_model_error(tmp_path / "no-card.h5", "emotion") is None  # no card: no verdict

@@ -374,7 +374,8 @@ def test_missing_card_is_a_user_error(tmp_path):
     task = EmotionTask.from_options({"model": str(tmp_path / "m.h5")})
     with pytest.raises(UserError, match="m.json is missing"):
         task.build_model()
-    with pytest.raises(UserError, match=r"model .*nope.h5 does not exist; train it with"):  # named before its card
+    # Named before its card, with the shipped models to pass instead.
+    with pytest.raises(UserError, match=r"model .*nope.h5 does not exist; pass --model with one of the shipped models"):
         EmotionTask.from_options({"model": str(tmp_path / "nope.h5")}).build_model()
 
 
