@@ -170,14 +170,19 @@ class Trainer:
                 self.run_dir = self._run_root / "workers" / worker_name(self.strategy)
         return self.run_dir
 
-    def spawn(self, task: Task, name: str, seed: int | None = None) -> Trainer:
-        """A Trainer of the same configuration (``seed`` replaced when given), strategy and fresh copies of
-        the callbacks, for ``<run>/<name>``. Off the chief its folder gets the usual ``workers/<worker>``
-        suffix, so no two workers share one."""
+    def spawn(self, task: Task, name: str, **overrides) -> Trainer:
+        """A Trainer of this configuration with ``overrides`` (any ``TrainerConfig`` field: ``seed``,
+        ``max_epochs``, ...), this strategy and fresh copies of the callbacks, for ``<run>/<name>``.
+
+        The child is built from its final configuration, so what its constructor derives (weight
+        averaging's start epoch, the time budget) follows the overrides. Off the chief its folder gets
+        the usual ``workers/<worker>`` suffix, so no two workers share one."""
         self.resolve_run_dir(task)
         callbacks = [copy.deepcopy(c) for c in self.callbacks
                      if not isinstance(c, (PlainProgress, RichProgress)) and c not in self._task_callbacks]
-        config = self.config if seed is None else dataclasses.replace(self.config, seed=seed, seeds=1)
+        if "seed" in overrides:
+            overrides.setdefault("seeds", 1)
+        config = dataclasses.replace(self.config, **overrides)
         child = Trainer(config, callbacks, run_dir=self._run_root / name)
         child.strategy, child.is_chief = self.strategy, self.is_chief
         return child

@@ -99,7 +99,9 @@ def _fix(f: dataclasses.Field, flag: str) -> str:
 
 
 def _text(value: Any) -> str:
-    return ",".join(map(str, value)) if isinstance(value, tuple) else str(value)
+    if isinstance(value, tuple):
+        return ",".join(map(str, value))
+    return f"{value:g}" if isinstance(value, float) else str(value)
 
 
 # --- checks shared by several Configs -----------------------------------------------------------

@@ -20,14 +20,26 @@ def main(argv=None) -> int:
     parser.add_argument("--data-dir", default=None)
     args = parser.parse_args(argv)
     try:
+        path = args.live_model or args.test_time_augmentation
+        model, faces = _load(path, args.data_dir)
         if args.live_model:
-            export_live_model(args.live_model, args.data_dir)
+            export_live_model(path, model, faces)
         else:
-            add_test_time_augmentation(args.test_time_augmentation, args.data_dir)
+            add_test_time_augmentation(path, model, faces)
     except UserError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
     return 0
+
+
+def _load(path: str, data_dir):
+    """The model at ``path`` as the emotion task evaluates it, and the faces it is judged on."""
+    from tasks.emotion.config import EmotionConfig
+    from tasks.emotion.task import EmotionTask
+
+    task = EmotionTask(EmotionConfig(model=str(path), export_dir=None))
+    task.data_dir = data_dir
+    return task.build_model(), task.judging_faces()
 
 
 if __name__ == "__main__":

@@ -17,91 +17,100 @@ worker (``KERASTUNER_TUNER_ID=tuner0``, ``tuner1``, ...) runs trials and exits.
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import math
 import os
 import time
+from dataclasses import dataclass
 from pathlib import Path
+
+import keras
+import keras_tuner
 
 from callbacks.callback import Callback
 from common.errors import UserError
 from common.files import write_atomic
 from tasks.emotion.config import TunerConfig
+from tasks.emotion.model import search_space_fingerprint
 
 
 # --- the search -----------------------------------------------------------------------------------
-def run_search(task, trainer) -> bool:
-    """Runs ``task``'s search in ``<run>/search`` and leaves on ``task`` the best hyperparameters, the top
-    trials and the search's signal; False on a distributed worker (its job ends here)."""
-    import keras
-    import keras_tuner
-    import numpy as np
+@dataclass(frozen=True)
+class SearchResult:
+    """What a finished search hands back: its pick, its trials best first and its signal."""
 
-    from tasks.emotion.model import search_space_fingerprint
+    hyperparameters: keras_tuner.HyperParameters
+    rows: list[dict]
+    summary: dict
+
+
+def search_plan(config: TunerConfig, tune_faces: int, epochs: int) -> str:
+    """What ``fit emotion --tune`` will do, said before it starts."""
+    budget = f"a {config.minutes:g}-minute budget" if config.minutes is not None else "no time budget"
+    return (f"emotion --tune: 1) search with {budget}: up to {config.max_trials} {config.tuner} trials of "
+            f"{config.epochs} epochs on {tune_faces:,} faces, and {config.seed_repeats} more seeds of the default "
+            f"network; 2) the pick trained for {epochs} epochs on every Training face (its time is said once "
+            "the first trial epoch is measured); 3) PrivateTest and the export. --resume continues any stage.")
+
+
+def run_search(task, trainer) -> SearchResult | None:
+    """Runs ``task``'s search in ``<run>/search``; None on a distributed worker (its job ends there)."""
+    import numpy as np
 
     config = task.config.tuner_config(trainer.config.seed)
     role = distributed_role()
-    run_dir = trainer.resolve_run_dir(task)
-    search_dir = run_dir / "search"
+    search_dir = trainer.resolve_run_dir(task) / "search"
     hypermodel = task.hypermodel()
     check_search_folder(search_dir, {"space": search_space_fingerprint(hypermodel), "tuner": config.tuner,
                                      "epochs": config.epochs, "tune_faces": task.config.tune_faces})
     budget = SearchBudget(search_dir / "budget.json", config.minutes)
-
-    def train_trial(hp, name, epochs, seed):
-        return _train_trial(task, trainer, hp, f"search/{name}", epochs, seed, budget)
-
-    default_hp = keras_tuner.HyperParameters()
-    hypermodel.build(default_hp)
-    seeds: dict = {}
-
-    def measure_seeds():  # after the first trial (the default point), so a budget always buys a trial first
-        seeds.update(measure_seed_spread(train_trial, default_hp, config, search_dir, budget))
-
+    full_epoch = len(task.split("train")[1]) / max(1, task.config.tune_faces)
+    runner = TrialRunner(task, trainer, budget, full_epoch_ratio=full_epoch)
     keras.utils.set_random_seed(trainer.config.seed)
-    tuner = make_tuner(hypermodel, config, run_dir, train_trial, budget,
-                       after_first_trial=measure_seeds if role == "single" else None)
+    tuner = make_tuner(hypermodel, config, search_dir.parent, runner, budget, measure_seeds=role == "single")
     tuner.search()
     budget.save()
     if role == "worker":
-        return False
-    task.search_rows = top_trials(tuner, search_dir)
-    if not task.search_rows:
-        raise UserError(f"the search in {search_dir} finished no trial; see the errors above")
-    chance = float(np.bincount(task.split("val")[1]).max() / len(task.split("val")[1]))
-    signal = search_signal(task.search_rows, seeds, dict(default_hp.values), chance)
-    task.search_summary = {"run": run_dir.name, "tuner": config.tuner, "minutes": config.minutes,
-                           "spent_minutes": round(budget.spent_seconds / 60, 1), "epochs": config.epochs,
-                           "tune_faces": task.config.tune_faces, **signal}
-    write_atomic(search_dir / "signal.json", json.dumps(task.search_summary, indent=2))
+        return None
+    labels = task.split("val")[1]
+    result = tuner.result(search_dir, chance=float(np.bincount(labels).max() / len(labels)),
+                          extra={"run": search_dir.parent.name, "tuner": config.tuner, "minutes": config.minutes,
+                                 "spent_minutes": round(budget.spent_seconds / 60, 1), "epochs": config.epochs,
+                                 "tune_faces": task.config.tune_faces})
+    write_atomic(search_dir / "signal.json", json.dumps(result.summary, indent=2))
     from rich.console import Console
 
     console = Console()
     # Without a terminal rich assumes 80 columns and truncates the hyperparameter names.
-    (console if console.is_terminal else Console(width=200)).print(trials_table(task.search_rows))
-    print(signal_line(signal), flush=True)
-    task.hyperparameters = tuner.get_best_hyperparameters(1)[0]
+    (console if console.is_terminal else Console(width=200)).print(trials_table(result.rows))
+    print(signal_line(result.summary), flush=True)
     keras.backend.clear_session()
-    return True
+    return result
 
 
-def _train_trial(task, trainer, hp, name: str, epochs: int, seed: int, budget: SearchBudget) -> float | None:
-    """One trial: the task's own fit (crops, flips, class weights, schedule, TensorBoard,
-    checkpoints) of ``hp`` on the tuning subset, in ``<run>/<name>``; returns its best PublicTest accuracy.
+class TrialRunner:
+    """Trains one configuration: the task's own fit (crops, flips, framing, schedule, TensorBoard,
+    checkpoints) on the tuning subset, in ``<run>/search/<name>``; returns its best PublicTest accuracy.
 
     An interrupted trial resumes from its checkpoints; the budget stops it at an epoch end.
     """
-    import keras
 
-    keras.backend.clear_session()
-    trial = task.trial(hp)
-    child = trainer.spawn(task, name, seed=seed)
-    child.config = dataclasses.replace(child.config, max_epochs=epochs, resume=True)
-    monitor = TrialMonitor(name, budget)
-    child.callbacks.append(monitor)
-    child.fit(trial)
-    return monitor.best
+    def __init__(self, task, trainer, budget: SearchBudget, full_epoch_ratio: float = 1.0) -> None:
+        self.task, self.trainer, self.budget = task, trainer, budget
+        self.full_epoch_ratio = full_epoch_ratio  # a full-data epoch over a trial epoch, for the plan's estimate
+        self.estimated = False
+
+    def __call__(self, hp, name: str, epochs: int, seed: int) -> float | None:
+        keras.backend.clear_session()
+        trial = self.task.trial(hp)
+        child = self.trainer.spawn(self.task, f"search/{name}", seed=seed, max_epochs=epochs, resume=True)
+        monitor = TrialMonitor(f"search/{name}", self.budget)
+        child.callbacks.append(monitor)
+        if not self.estimated:
+            child.callbacks.append(FullScheduleEstimate(self.full_epoch_ratio, self.trainer.config.max_epochs))
+            self.estimated = True
+        child.fit(trial)
+        return monitor.best
 
 
 def distributed_role() -> str:
@@ -184,74 +193,119 @@ class TrialMonitor(Callback):
         self.best, self.epochs, self.seconds = state.get("best"), state.get("epochs", 0), state.get("seconds", 0.0)
 
 
+class FullScheduleEstimate(Callback):
+    """Says, from a trial's second epoch (the first also traces the step), about how long the pick's
+    full schedule will take: that epoch's time scaled from the tuning subset to every Training face."""
+
+    def __init__(self, full_epoch_ratio: float, epochs: int) -> None:
+        self.full_epoch_ratio, self.epochs = full_epoch_ratio, epochs
+        self._started = 0.0
+
+    def on_train_epoch_start(self, trainer, task) -> None:
+        self._started = time.monotonic()
+
+    def on_train_epoch_end(self, trainer, task) -> None:
+        if trainer.current_epoch + 1 == min(2, trainer.config.max_epochs):
+            epoch = (time.monotonic() - self._started) * self.full_epoch_ratio
+            print(f"estimate: the pick's {self.epochs} epochs on every Training face take about "
+                  f"{epoch * self.epochs / 60:.0f} min ({epoch:.0f} s an epoch, scaled from this trial's); "
+                  "--max-epochs N shortens them", flush=True)
+
+
 # --- the tuner ------------------------------------------------------------------------------------
+class EmotionTuner(keras_tuner.Tuner):
+    """KerasTuner's documented seam for "train a trial my way": ``run_trial`` trains through the
+    Trainer and returns the objective. It owns the search's results (``result``); once its first
+    trial (the default network) has ended it measures the seed spread of that network."""
+
+    def __init__(self, train_trial, config: TunerConfig, measure_seeds: bool = False, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.train_trial, self.config, self.measure_seeds = train_trial, config, measure_seeds
+        self.seed_scores: dict = {}
+        self.default_values = {}
+
+    def on_search_begin(self) -> None:
+        super().on_search_begin()
+        default = keras_tuner.HyperParameters()
+        self.hypermodel.build(default)
+        self.default_hp, self.default_values = default, dict(default.values)
+        if self.oracle.trials:  # a resumed search: the first trial has ended before
+            self._measure_seeds()
+
+    def on_trial_end(self, trial) -> None:
+        super().on_trial_end(trial)
+        if len(self.oracle.trials) == 1:
+            self._measure_seeds()
+
+    def _measure_seeds(self) -> None:
+        if self.measure_seeds:  # after the first trial, so a budget always buys a trial first
+            self.seed_scores = measure_seed_spread(self.train_trial, self.default_hp, self.config,
+                                                   Path(self.project_dir), self.oracle.budget)
+
+    def run_trial(self, trial, *args, **kwargs) -> dict:
+        values = trial.hyperparameters.values
+        # Hyperband's later rounds retrain from scratch for their epochs (no warm start).
+        epochs = int(values.get("tuner/epochs", self.config.epochs))
+        score = self.train_trial(trial.hyperparameters, f"trials/{trial.trial_id}", epochs, self.config.seed)
+        if score is None:
+            raise keras_tuner.errors.FailedTrialError(f"trial {trial.trial_id} finished no epoch")
+        return {self.config.objective: score}
+
+    def result(self, search_dir: Path, chance: float, extra: dict | None = None) -> SearchResult:
+        rows = top_trials(self, search_dir)
+        if not rows:
+            raise UserError(f"the search in {search_dir} finished no trial; see the errors above")
+        summary = {**(extra or {}), **search_signal(rows, self.seed_scores, self.default_values, chance)}
+        return SearchResult(self.get_best_hyperparameters(1)[0], rows, summary)
+
+
+class _Budgeted:
+    """An oracle that hands out no trial once the budget is spent and (random and Bayesian search)
+    starts from the default configuration, so the search table shows it."""
+
+    def __init__(self, *args, budget: SearchBudget | None = None, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.budget = budget
+
+    def populate_space(self, trial_id):
+        if self.budget is not None and self.budget.exhausted:
+            return {"status": "STOPPED", "values": None}
+        if not self.trials and not isinstance(self, keras_tuner.oracles.HyperbandOracle):
+            return {"status": "RUNNING", "values": self.get_space().values}
+        return super().populate_space(trial_id)
+
+
+class BudgetedRandomSearch(_Budgeted, keras_tuner.oracles.RandomSearchOracle):
+    pass
+
+
+class BudgetedBayesianOptimization(_Budgeted, keras_tuner.oracles.BayesianOptimizationOracle):
+    pass
+
+
+class BudgetedHyperband(_Budgeted, keras_tuner.oracles.HyperbandOracle):
+    pass
+
+
 def make_tuner(hypermodel, config: TunerConfig, directory: Path, train_trial=None, budget: SearchBudget | None = None,
-               after_first_trial=None):
+               measure_seeds: bool = False) -> EmotionTuner:
     """Builds (or reloads, when ``directory/search`` holds a search) a tuner whose trials call ``train_trial``.
 
     ``train_trial(hyperparameters, name, epochs, seed)`` trains one configuration and returns its
     best objective value; ``name`` is the trial's folder under ``directory/search``.
-    ``after_first_trial()`` runs once the first trial has ended (the seed-spread runs go there).
     """
-    if config.tuner == "bayesian":
-        _require_bayesian_dependencies()
-    return _tuner_class()(train_trial, config, after_first_trial, oracle=_budgeted_oracle(config, budget),
-                          hypermodel=hypermodel, directory=str(directory), project_name="search", overwrite=False)
-
-
-def _tuner_class():
-    import keras_tuner
-
-    class TrainerTuner(keras_tuner.Tuner):
-        """KerasTuner's documented seam for "train a trial my way": ``run_trial`` returns the objective."""
-
-        def __init__(self, train_trial, config: TunerConfig, after_first_trial=None, **kwargs) -> None:
-            super().__init__(**kwargs)
-            self.train_trial, self.config, self.after_first_trial = train_trial, config, after_first_trial
-
-        def on_search_begin(self) -> None:
-            super().on_search_begin()
-            if self.after_first_trial is not None and self.oracle.trials:  # a resumed search
-                self.after_first_trial()
-
-        def on_trial_end(self, trial) -> None:
-            super().on_trial_end(trial)
-            if self.after_first_trial is not None and len(self.oracle.trials) == 1:
-                self.after_first_trial()
-
-        def run_trial(self, trial, *args, **kwargs) -> dict:
-            values = trial.hyperparameters.values
-            # Hyperband's later rounds retrain from scratch for their epochs (no warm start).
-            epochs = int(values.get("tuner/epochs", self.config.epochs))
-            score = self.train_trial(trial.hyperparameters, f"trials/{trial.trial_id}", epochs, self.config.seed)
-            if score is None:
-                raise keras_tuner.errors.FailedTrialError(f"trial {trial.trial_id} finished no epoch")
-            return {self.config.objective: score}
-
-    return TrainerTuner
-
-
-def _budgeted_oracle(config: TunerConfig, budget: SearchBudget | None):
-    """The chosen oracle, which stops handing out trials once the budget is spent and (random and
-    Bayesian search) starts from the default configuration, so the search table shows it."""
-    import keras_tuner
-
-    oracles = {"hyperband": keras_tuner.oracles.HyperbandOracle,
-               "random": keras_tuner.oracles.RandomSearchOracle,
-               "bayesian": keras_tuner.oracles.BayesianOptimizationOracle}
-
-    class BudgetedOracle(oracles[config.tuner]):
-        def populate_space(self, trial_id):
-            if budget is not None and budget.exhausted:
-                return {"status": "STOPPED", "values": None}
-            if not self.trials and config.tuner != "hyperband":
-                return {"status": "RUNNING", "values": self.get_space().values}
-            return super().populate_space(trial_id)
-
     objective = keras_tuner.Objective(config.objective, "max")
     if config.tuner == "hyperband":
-        return BudgetedOracle(objective, max_epochs=config.epochs, factor=config.factor, seed=config.seed)
-    return BudgetedOracle(objective, max_trials=config.max_trials, seed=config.seed)
+        oracle = BudgetedHyperband(objective, max_epochs=config.epochs, factor=config.factor, seed=config.seed,
+                                   budget=budget)
+    elif config.tuner == "bayesian":
+        _require_bayesian_dependencies()
+        oracle = BudgetedBayesianOptimization(objective, max_trials=config.max_trials, seed=config.seed,
+                                              budget=budget)
+    else:
+        oracle = BudgetedRandomSearch(objective, max_trials=config.max_trials, seed=config.seed, budget=budget)
+    return EmotionTuner(train_trial, config, measure_seeds, oracle=oracle, hypermodel=hypermodel,
+                        directory=str(directory), project_name="search", overwrite=False)
 
 
 def _require_bayesian_dependencies() -> None:

@@ -18,7 +18,14 @@ from common.files import atomic_path
 from data.datasets import FER_CLASSES, load_fer2013
 from tasks.emotion.config import EmotionConfig
 from tasks.emotion.evaluation import class_report, confusion_figure, in_training_mask, report_markdown
-from tasks.emotion.export import export
+from tasks.emotion.export import (
+    JudgingFaces,
+    choose_test_time_augmentation,
+    crop_record,
+    export_target,
+    inference_copy,
+    write_export,
+)
 from tasks.emotion.model import (
     EmotionHyperModel,
     LabelAccuracy,
@@ -28,9 +35,10 @@ from tasks.emotion.model import (
     make_augmentation,
 )
 from tasks.emotion.preprocessing import FacePreprocessing, preprocess_faces
-from tasks.emotion.search import run_search, signal_line, trials_markdown
+from tasks.emotion.search import SearchResult, run_search, search_plan, signal_line, trials_markdown
 from trainer import Task
-from trainer.export import load_model_file, read_model_card
+from trainer.export import load_model_file, read_model_card, save_model_atomic
+from trainer.validation import other_task_model_error
 
 SPLITS = {"train": "Training", "val": "PublicTest", "test": "PrivateTest"}
 
@@ -52,8 +60,7 @@ class EmotionTask(Task):
         self.hyperparameters: keras_tuner.HyperParameters | None = None
         self.augmentation = None
         self.evaluation: dict | None = None
-        self.search_rows: list[dict] = []
-        self.search_summary: dict | None = None
+        self.search_result: SearchResult | None = None
         self.train_indices: np.ndarray | None = None
         self.exported: list[str] = []
         self._splits: dict[str, tuple[np.ndarray, np.ndarray]] | None = None
@@ -142,8 +149,11 @@ class EmotionTask(Task):
 
     def _load_exported(self, path: Path) -> keras.Model:
         card = read_model_card(path)
+        wrong = other_task_model_error(path, self.name)
+        if wrong:
+            raise UserError(wrong)
         self.preprocessing = FacePreprocessing.from_dict(card.get("preprocessing", {}))
-        model = load_model_file(path, custom_objects={"MacroF1": MacroF1})
+        model = load_model_file(path)
         if tuple(model.input_shape[1:]) != self.preprocessing.input_shape:
             raise UserError(f"model {path} takes {model.input_shape[1:]} but its card's preprocessing gives "
                             f"{self.preprocessing.input_shape}; re-export the model with `fit emotion`")
@@ -169,20 +179,86 @@ class EmotionTask(Task):
 
     # --- the whole job ------------------------------------------------------------------------
     def run(self, trainer) -> dict:
-        """Searches (with --tune), retrains the best network, tests on PrivateTest, exports."""
-        if self.config.tune and not self.search(trainer):
-            return {}  # a distributed worker: its trials are done
+        """Searches (with --tune), trains the pick on every Training face, tests on PrivateTest, exports."""
+        if self.config.tune:
+            if trainer.is_chief:
+                print(search_plan(self.config.tuner_config(), self.config.tune_faces, trainer.config.max_epochs),
+                      flush=True)
+            if not self.search(trainer):
+                return {}  # a distributed worker: its trials are done
         trainer.fit(self)
         if self._best and trainer.is_chief:
             print(f"kept epoch {self._best['epoch'] + 1}: best PublicTest accuracy {self._best['val_accuracy']:.4f}")
         trainer.test(self)  # collective under multi-worker: every worker takes part, only the chief exports
         if trainer.is_chief:
-            export(self, trainer)
+            self.export(trainer)
         return dict(trainer.metrics)
 
     def search(self, trainer) -> bool:
-        """Runs the KerasTuner search in ``<run>/search``; False on a distributed worker (its job ends here)."""
-        return run_search(self, trainer)
+        """Runs the KerasTuner search in ``<run>/search`` and keeps its pick; False on a distributed worker."""
+        result = run_search(self, trainer)
+        if result is None:
+            return False
+        self.search_result, self.hyperparameters = result, result.hyperparameters
+        return True
+
+    def judging_faces(self) -> JudgingFaces:
+        return JudgingFaces(self.split("val"), self.split("test"), self.in_training("test"))
+
+    def export(self, trainer) -> list:
+        """Writes ``emotion.keras`` (run folder), then ``.h5`` + card + ``.tflite`` to --export-dir when
+        it beats the shipped model on PublicTest, else to the run folder.
+
+        The ``.keras`` copy goes first: saving ``.h5`` in Keras 3.15 drops the optimizer from the
+        model's compile config in memory.
+        """
+        save_model_atomic(self.model, trainer.run_dir / "emotion.keras")
+        # The selection reads the PublicTest faces validation read (--limit-val-batches narrows both).
+        limit = trainer.config.effective.limit_val_batches
+        shipped, card = choose_test_time_augmentation(inference_copy(self.model), self.model_card(trainer),
+                                                      self.judging_faces(),
+                                                      None if limit is None else limit * self.batch_size)
+        export_dir = None if trainer.config.fast_dev_run else self.config.export_dir
+        target = export_target(export_dir, trainer.run_dir, card["metrics"]["public_test_accuracy"])
+        self.exported = [str(p) for p in write_export(shipped, card, self.judging_faces(), target)]
+        return self.exported
+
+    def model_card(self, trainer) -> dict:
+        """The card's account of this run: metrics, data, recipe, search and training."""
+        metrics, evaluation, best, hp = trainer.metrics, self.evaluation or {}, self._best, self.hyperparameters
+        return {
+            "task": self.name,
+            "classes": list(FER_CLASSES),
+            "input_shape": list(self.preprocessing.input_shape),
+            "preprocessing": {**self.preprocessing.to_dict(), **crop_record(self.model)},
+            "metrics": {
+                "private_test_accuracy": metrics.get("test_accuracy"),
+                "private_test_macro_f1": metrics.get("test_macro_f1"),
+                "private_test_loss": metrics.get("test_loss"),
+                # Faces byte-identical to a Training face are left out of this one (FER2013 duplicates).
+                "private_test_accuracy_not_in_training": metrics.get("test_accuracy_not_in_training"),
+                "private_test_in_training": int(self.in_training("test").sum()),
+                "public_test_accuracy": best["val_accuracy"] if best else metrics.get("val_accuracy", 0.0),
+                "per_class": evaluation.get("per_class"),
+                "confusion_matrix": evaluation.get("confusion_matrix"),
+            },
+            "data": self.data_checksums(),
+            "seed": trainer.config.seed,
+            "architecture": {k: v for k, v in hp.values.items() if not k.startswith("tuner/")},
+            "search": self.search_result.summary if self.search_result else None,
+            "parameters": int(self.model.count_params()),
+            "training": {"epochs": trainer.current_epoch, "best_epoch": (best or {}).get("epoch"),
+                         "fit_seconds": round(trainer.fit_seconds, 1), "batch_size": self.batch_size,
+                         "class_weight_power": self.config.class_weight_power, "tuned": self.config.tune,
+                         "precision": trainer.config.precision, "optimizer": "SGD nesterov momentum 0.9",
+                         "learning_rate": hp.get("learning_rate"), "weight_decay": hp.get("weight_decay"),
+                         "label_smoothing": hp.get("label_smoothing"),
+                         "warmup_epochs": self.config.warmup_epochs, "schedule": "warm-up, then one cosine",
+                         "final_lr_fraction": self.config.final_lr_fraction,
+                         "framing_zoom": self.config.framing_zoom, "framing_shift": self.config.framing_shift,
+                         "rotation_degrees": self.config.rotation_degrees,
+                         "max_epochs": trainer.config.max_epochs, "run": trainer.run_dir.name},
+        }
 
     def trial(self, hp) -> EmotionTask:
         """A copy of this task for one search trial: ``hp`` on the fixed tuning subset, sharing the loaded faces."""
@@ -252,9 +328,9 @@ class EmotionTask(Task):
 
     def report_sections(self, trainer) -> list[tuple[str, str]]:
         sections = []
-        if self.search_rows:
-            verdict = f"\n\n{signal_line(self.search_summary)}" if self.search_summary else ""
-            sections.append(("Architecture search (top trials)", trials_markdown(self.search_rows) + verdict))
+        if self.search_result:
+            body = f"{trials_markdown(self.search_result.rows)}\n\n{signal_line(self.search_result.summary)}"
+            sections.append(("Architecture search (top trials)", body))
         if self.evaluation:
             body = report_markdown(self.evaluation) + "\n\n![confusion matrix](confusion_matrix.png)"
             sections.append(("PrivateTest per class", body))

@@ -81,3 +81,11 @@ def test_swa_averages_the_epochs_from_its_start_and_resumes(trainer_config):
                                resume=resume)).fit(split)
     for a, b in zip(task.exported, split.exported, strict=True):
         np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+
+
+def test_a_spawned_trainer_averages_where_its_own_shorter_schedule_says(trainer_config):
+    parent = Trainer(trainer_config(max_epochs=10, run_name="parent", weight_averaging="swa", swa_epoch_start=0.5))
+    child = parent.spawn(ToyTask(), "child", max_epochs=4, seed=7)
+    assert (child.config.max_epochs, child.config.seed, child.config.seeds) == (4, 7, 1)
+    # Built from its final configuration: SWA starts at half of 4 epochs, not of the parent's 10.
+    assert child._averaging.start_epoch == 2

@@ -197,7 +197,7 @@ def test_batch_norm_statistics_keep_up_within_a_short_trial():
 def test_config_rejects_bad_options():
     with pytest.raises(UserError, match="tuner 'grid' is unknown"):
         EmotionConfig(tuner="grid")
-    with pytest.raises(UserError, match="--tune-minutes must be above 0, got 0; e.g. --tune-minutes 30"):
+    with pytest.raises(UserError, match="--tune-minutes must be above 0, got 0; e.g. --tune-minutes 20$"):
         EmotionConfig(tune_minutes=0)
     with pytest.raises(UserError, match="--model weights.txt is not an .h5 or .keras model file"):
         EmotionConfig(model="weights.txt")
@@ -281,7 +281,6 @@ def test_test_with_exported_model_reproduces_the_card(trained, tmp_path, trainer
 def test_test_time_augmentation_ships_inside_one_h5_with_the_single_network_beside(
         trained, tmp_path, trainer_config, monkeypatch):
     from tasks.emotion.__main__ import main
-    from tasks.emotion.export import add_test_time_augmentation
 
     task, _ = trained
     models = tmp_path / "models"
@@ -289,7 +288,7 @@ def test_test_time_augmentation_ships_inside_one_h5_with_the_single_network_besi
     faces = task.split("test")[0][:5]
     single = keras.models.load_model(models / "emotion.h5", compile=False)(faces).numpy()
     monkeypatch.setattr("tasks.emotion.evaluation.TTA_CHOICES", ("flip",))  # force a replacement
-    add_test_time_augmentation(models / "emotion.h5", task.data_dir)
+    assert main(["--test-time-augmentation", str(models / "emotion.h5"), "--data-dir", task.data_dir]) == 0
     card = json.loads((models / "emotion.json").read_text())
     assert card["test_time_augmentation"]["chosen"] == "flip"
     assert card["single_network"]["private_test_accuracy"] == single_card["metrics"]["private_test_accuracy"]
@@ -310,14 +309,15 @@ def test_test_time_augmentation_ships_inside_one_h5_with_the_single_network_besi
 
 
 def test_live_model_is_the_single_network_with_its_own_card(trained, tmp_path):
-    from tasks.emotion.export import export_live_model
+    from tasks.emotion.__main__ import main
 
     task, _ = trained
     models = tmp_path / "models"
-    path = export_live_model(models / "emotion.h5", task.data_dir)
+    assert main(["--live-model", str(models / "emotion.h5"), "--data-dir", task.data_dir]) == 0
+    path = models / "emotion_live.h5"
     card = json.loads(path.with_suffix(".json").read_text())
     assert path.name == "emotion_live.h5" and card["tflite"] == "emotion_live.tflite"
-    assert "test_time_augmentation" not in card and card["role"].startswith("live's default")
+    assert "test_time_augmentation" not in card and card["role"].startswith("the single network inside emotion.h5")
     live = keras.models.load_model(path, compile=False)
     assert live.input_shape == (None, 48, 48, 1)
     faces, labels = task.split("test")
@@ -367,6 +367,14 @@ def test_a_checkpoint_from_before_configure_callbacks_keeps_its_public_test_reco
     task.load_state_dict({"checkpoint": {"kept": kept}})
     assert task._best == {"epoch": 2, "val_accuracy": 0.41, "val_macro_f1": 0.3}
     assert task.configure_callbacks() == [task.checkpoint] and task.state_dict() == {}
+
+
+def test_a_model_of_another_task_is_refused_with_the_emotion_models_to_pass(tmp_path):
+    keras.Sequential([keras.Input((48, 48, 1)), keras.layers.Flatten(), keras.layers.Dense(7)]).save(tmp_path / "m.h5")
+    (tmp_path / "m.json").write_text(json.dumps({"task": "adversarial"}))
+    with pytest.raises(UserError, match=r"m.h5 was made by `fit adversarial` \(its card says so\), not `fit emotion`; "
+                                        r"pass --model with one of the shipped emotion models: models/emotion.h5"):
+        EmotionTask.from_options({"model": str(tmp_path / "m.h5")}).build_model()
 
 
 def test_missing_card_is_a_user_error(tmp_path):
@@ -424,7 +432,7 @@ def test_search_trains_trials_through_the_trainer_measures_seed_spread_and_retra
     best = max(finished, key=lambda t: t["score"])
     assert task.hyperparameters.values["learning_rate"] == best["hyperparameters"]["values"]["learning_rate"]
     card = json.loads((tmp_path / "models" / "emotion.json").read_text())
-    assert card["search"]["run"] == "tuned" and card["search"]["minutes"] == 30.0
+    assert card["search"]["run"] == "tuned" and card["search"]["minutes"] == 20.0
     assert "Architecture search" in (trainer.run_dir / "report.md").read_text()
 
     # Rerunning the same command reloads the finished search instead of training new trials.
