@@ -22,6 +22,7 @@ from cli_config import CONFIG_PANEL, ConfigFileOptions, SaveConfig, file_section
 from cli_help import HelpCommand, HelpGroup
 from common.errors import UserError
 from common.stderr import tensorflow_start_up_hidden
+from live.config import DEFAULT_MODEL
 from trainer.options import NUMBER
 from trainer.shipped import find_model
 from trainer.validation import check_fields, missing_model_error, other_task_model_error
@@ -525,7 +526,7 @@ class DetectorName(str, Enum):
 @app.command(cls=HelpCommand)
 def live(
     camera: Annotated[str, typer.Option(help="A camera index (0), a video file, or a stream URL.")] = "0",
-    model: Annotated[Path, typer.Option(help="Emotion model (.h5) with its JSON card beside it.")] = Path("models/emotion_live.h5"),
+    model: Annotated[Path, typer.Option(help="Emotion model (.h5) with its JSON card beside it.")] = Path(DEFAULT_MODEL),
     plain: Annotated[bool, typer.Option(help="Print one line per face instead of the live view.")] = False,
     output: Annotated[Path | None, typer.Option(help="Record every prediction to this JSONL file.")] = None,
     max_frames: Annotated[int | None, typer.Option(help="Stop after N frames.")] = None,

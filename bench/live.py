@@ -1,6 +1,6 @@
 """Benchmark of `live` on faces.mp4: throughput, latency, detection per segment, segment accuracy.
 
-    python bench/live.py [--model models/emotion_live.h5] [--repeats 3] [--haar-sweep]
+    python bench/live.py [--model MODEL] [--repeats 3] [--haar-sweep]   (default: live's own model)
 
 Prints one JSON object. The video is read as fast as it decodes (not at its 15 fps), through the same
 `run_live` the CLI calls, printing plain lines to /dev/null. Goals (issue 7): >= 60 fps end to end and
@@ -28,7 +28,7 @@ import numpy as np  # noqa: E402
 
 from common.errors import UserError  # noqa: E402
 from data.datasets import resolve_data_dir  # noqa: E402
-from live import LiveConfig, run_live  # noqa: E402
+from live import DEFAULT_MODEL, LiveConfig, run_live  # noqa: E402
 from live.capture import quiet_opencv  # noqa: E402
 from live.classifier import EmotionClassifier  # noqa: E402
 from live.detector import BlazeFaceDetector, Box, HaarDetector  # noqa: E402
@@ -146,7 +146,7 @@ def cpu_description() -> dict:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--model", default="models/emotion_live.h5")
+    parser.add_argument("--model", default=DEFAULT_MODEL)
     parser.add_argument("--data-dir", default=None)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--haar-sweep", action="store_true", help="also try 24 Haar settings (minutes)")
@@ -175,7 +175,7 @@ def main() -> None:
         "segments": [{k: s[k] for k in ("truth", "predicted", "detection_rate")} for s in scores["segments"]],
         "detectors": compare_detectors(frames, meta, args.haar_sweep),
         "classifier": classifier_speed(args.model),
-        "detector_settings": {k: getattr(detector, k) for k in ("score_threshold", "expand", "lift")},
+        "detector_settings": {"score_threshold": detector.score_threshold, "framing": "live/framing.json"},
         "cpu_count": os.cpu_count(), **cpu_description(),
         "load_average_at_start": load_at_start,  # other jobs on the machine inflate the latencies
         "load_average_at_end": [round(x, 2) for x in os.getloadavg()],

@@ -1,16 +1,17 @@
-"""Tunes live's BlazeFace settings on a video of PublicTest faces; prints JSON.
+"""Fits live's face framing on PublicTest renderings; prints JSON (``--write`` keeps it in live/framing.json).
 
-    python bench/live_tuning.py [--out logs/live-tuning] [--per-emotion 2]
+    python bench/live_tuning.py [--out logs/live-bench] [--limit N] [--write]
 
-Builds `publictest_faces.mp4` (and its `.json`) in --out with `live.face_video`, the way faces.mp4
-was built from PrivateTest (same size, rate, codec, face box, background, faces per emotion), so
-faces.mp4 stays untouched for the accuracy `bench/live.py` reports. On every frame it runs BlazeFace
-with no threshold, no widening and no lift, and derives from the raw boxes:
-- `expand`: true face side / raw box side (median over faces), so the widened box spans the face
-  the way FER2013's crops do (forehead to chin), which the emotion model was trained on;
-- `lift`: how far the raw box's centre sits below the true centre, in raw box sides (median);
-- `score_threshold`: midway between the weakest true face's score and the strongest non-face's.
-Then it reports how well the derived and the shipped settings frame the faces (IoU with the true box).
+Every PublicTest face is rendered the way faces.mp4 was made, one frame a face, in two framings (the
+faces.mp4 one and a smaller off-centre face; ``live.face_video.BENCH_FRAMINGS``). BlazeFace runs on
+every frame with live's score threshold and no framing; on each face it finds (IoU > 0.3 with the true
+box) the true FER2013 box gives the targets: its centre offset from the raw box's centre and its log
+side ratio, in raw box sides. Two framings are compared on how well they reproduce the true box:
+- ``fixed``: a widening and a lift (the medians of the targets), keypoints unused;
+- ``keypoints``: least squares from the six keypoints' offsets (``live.detector.Framing``).
+Each is scored on the half of the faces it was not fitted on (even / odd rows, both ways), and the
+written weights are fitted on all of them. PrivateTest is never read here; ``bench/live_path.py``
+reports the end-to-end accuracy on it.
 """
 
 from __future__ import annotations
@@ -18,7 +19,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import statistics
 import sys
 from pathlib import Path
 
@@ -29,121 +29,114 @@ sys.path.insert(0, str(ROOT))
 import numpy as np  # noqa: E402
 
 from common.errors import UserError  # noqa: E402
+from common.files import write_atomic  # noqa: E402
 from data.datasets import resolve_data_dir  # noqa: E402
-from live.detector import BlazeFaceDetector, Box  # noqa: E402
-from live.face_video import pick_rows, write_face_video  # noqa: E402
+from live.detector import FRAMING_FILE, BlazeFaceDetector, Framing, RawFaces  # noqa: E402
+from live.face_video import BENCH_FRAMINGS, read_frames, split_video  # noqa: E402
 
 
-def build_video(data_dir: Path, out: Path, per_emotion: int) -> tuple[Path, dict]:
-    with np.load(data_dir / "fer2013.npz", allow_pickle=False) as archive:
-        x, y, usage = archive["x"], archive["y"], archive["usage"]
-    rows = pick_rows(y, usage, "PublicTest", per_emotion)
-    video = out / "publictest_faces.mp4"
-    return video, write_face_video(x, y, rows, video, "PublicTest")
+def detections(video: Path, meta: dict, detector: BlazeFaceDetector) -> tuple[RawFaces, np.ndarray, int]:
+    """The raw detection on the true face of every frame where one is found, the targets, and the misses."""
+    x, y, w, _ = meta["face_box_xywh"]
+    true_cx, true_cy, true_side = x + w / 2, y + w / 2, float(w)
+    found, targets, misses = [], [], 0
+    for frame in read_frames(video):
+        faces = detector.detect_raw(frame)
+        overlap = [_iou(cx, cy, s, true_cx, true_cy, true_side) for cx, cy, s in zip(faces.cx, faces.cy, faces.side,
+                                                                                  strict=True)]
+        if not overlap or max(overlap) <= 0.3:
+            misses += 1
+            continue
+        i = int(np.argmax(overlap))
+        s = faces.side[i]
+        found.append((faces.cx[i], faces.cy[i], s, faces.keypoints[i], faces.score[i]))
+        targets.append(((true_cx - faces.cx[i]) / s, (true_cy - faces.cy[i]) / s, np.log(true_side / s)))
+    raw = RawFaces(*(np.array([f[k] for f in found]) for k in range(5)))
+    return raw, np.array(targets), misses
 
 
-def raw_detections(video: Path) -> list[list[Box]]:
-    """Per frame, BlazeFace's boxes before any threshold (above 0.01), widening or lift."""
-    import cv2
-
-    detector = BlazeFaceDetector(score_threshold=0.01, expand=1.0, lift=0.0)
-    capture, frames = cv2.VideoCapture(str(video)), []
-    while True:
-        ok, image = capture.read()
-        if not ok:
-            return frames
-        frames.append(detector.detect(image))
+def _iou(cx, cy, s, tx, ty, ts) -> float:
+    ix = max(0.0, min(cx + s / 2, tx + ts / 2) - max(cx - s / 2, tx - ts / 2))
+    iy = max(0.0, min(cy + s / 2, ty + ts / 2) - max(cy - s / 2, ty - ts / 2))
+    return ix * iy / (s * s + ts * ts - ix * iy)
 
 
-def derive(frames: list[list[Box]], meta: dict) -> dict:
-    truth = Box(*meta["face_box_xywh"])
-    true_cy, true_side = truth.y + truth.h / 2, truth.w
-    faces = []
-    for boxes in frames:
-        on_face = [b for b in boxes if b.iou(truth) > 0.3]
-        if on_face:
-            best = max(on_face, key=lambda b: b.score)
-            faces.append({"side": best.w, "lift": (best.y + best.h / 2 - true_cy) / best.w})
-    if not faces:
-        raise UserError("BlazeFace found no face on the tuning video; check the video and the model file")
-    scores = frame_scores(frames, truth)
-    threshold, right = choose_threshold(scores, meta)
-    return {"frames": len(frames), "frames_without_face": sum(true == 0 for true, _ in scores),
-            "raw_side_over_true": round(statistics.median(f["side"] for f in faces) / true_side, 3),
-            "expand": round(statistics.median(true_side / f["side"] for f in faces), 2),
-            "lift": round(statistics.median(f["lift"] for f in faces), 2),
-            "weakest_face_score": round(min(_segment_medians([t for t, _ in scores], meta)), 3),
-            "strongest_non_face_score": round(max(f for _, f in scores), 3),
-            "score_threshold": threshold, "segments_right_at_threshold": right}
+def fit_fixed(targets: np.ndarray) -> Framing:
+    dx, dy, log_side = np.median(targets, axis=0)
+    zeros = (0.0,) * 12
+    return Framing(((float(dx), *zeros), (float(dy), *zeros), (float(log_side), *zeros)))
 
 
-def frame_scores(frames: list[list[Box]], truth: Box) -> list[tuple[float, float]]:
-    """Per frame: the best score of a box on the face (IoU > 0.3) and of any other box (0 when none)."""
-    return [(max((b.score for b in boxes if b.iou(truth) > 0.3), default=0.0),
-             max((b.score for b in boxes if b.iou(truth) <= 0.3), default=0.0)) for boxes in frames]
+def fit_keypoints(raw: RawFaces, targets: np.ndarray, ridge: float = 1e-3) -> Framing:
+    features = Framing.features(raw)
+    gram = features.T @ features + ridge * len(features) * np.diag([0.0] + [1.0] * (features.shape[1] - 1))
+    weights = np.linalg.solve(gram, features.T @ targets).T
+    return Framing(tuple(tuple(float(w) for w in row) for row in weights))
 
 
-def choose_threshold(scores: list[tuple[float, float]], meta: dict) -> tuple[float, int]:
-    """The threshold (0.05 to 0.95 by 0.05) that gets most segments right: face found in most of its
-    frames and no other box in most of them; among equals, the middle one (the widest margin)."""
-    candidates = [round(0.05 * k, 2) for k in range(1, 20)]
-    right = {t: _segments_right(scores, meta, t) for t in candidates}
-    best = max(right.values())
-    tied = [t for t in candidates if right[t] == best]
-    return tied[len(tied) // 2], best
+def errors(framing: Framing, raw: RawFaces, targets: np.ndarray) -> dict:
+    """How far the framed box is from the true one: its side over the true side, its centre's distance
+    in true sides."""
+    predicted = Framing.features(raw) @ np.asarray(framing.weights).T
+    scale = np.exp(predicted[:, 2] - targets[:, 2])
+    shift = np.hypot(*(predicted[:, :2] - targets[:, :2]).T) / np.exp(targets[:, 2])
+    return {"side_over_true_p5_p50_p95": [round(float(v), 3) for v in np.percentile(scale, [5, 50, 95])],
+            "share_within_0.9_1.1": round(float(np.mean(np.abs(scale - 1) <= 0.1)), 3),
+            "centre_error_p50_p95": [round(float(v), 3) for v in np.percentile(shift, [50, 95])]}
 
 
-def _segments_right(scores, meta, threshold: float) -> int:
-    right = 0
-    for segment in meta["segments"]:
-        part = scores[segment["start_frame"]:segment["end_frame"] + 1]
-        found = sum(true > threshold for true, _ in part)
-        extra = sum(other > threshold for _, other in part)
-        right += found > len(part) / 2 and extra <= len(part) / 2
-    return right
+def held_out(fit, raw: RawFaces, targets: np.ndarray) -> dict:
+    """``fit`` scored on the faces it did not see: fitted on even rows and scored on odd ones, and back;
+    the two scores averaged."""
+    even = np.arange(len(targets)) % 2 == 0
+    scores = []
+    for train, test in ((even, ~even), (~even, even)):
+        framing = fit_keypoints(_rows(raw, train), targets[train]) if fit is fit_keypoints else fit(targets[train])
+        scores.append(errors(framing, _rows(raw, test), targets[test]))
+    return {key: np.round(np.mean([s[key] for s in scores], axis=0), 3).tolist() for key in scores[0]}
 
 
-def _segment_medians(values: list[float], meta: dict) -> list[float]:
-    return [statistics.median(values[s["start_frame"]:s["end_frame"] + 1]) for s in meta["segments"]]
-
-
-def framing(video: Path, meta: dict, score_threshold: float, expand: float, lift: float) -> dict:
-    """Mean IoU of the top box with the true box, and segments whose face is found in most frames."""
-    import cv2
-
-    truth = Box(*meta["face_box_xywh"])
-    detector = BlazeFaceDetector(score_threshold=score_threshold, expand=expand, lift=lift)
-    capture, ious = cv2.VideoCapture(str(video)), []
-    while True:
-        ok, image = capture.read()
-        if not ok:
-            break
-        boxes = detector.detect(image)
-        ious.append(max((b.iou(truth) for b in boxes), default=0.0))
-    per_segment = np.array(ious).reshape(meta["n_segments"], -1)
-    return {"score_threshold": score_threshold, "expand": expand, "lift": lift,
-            "mean_iou": round(float(np.mean(ious)), 3),
-            "segments_found": int(((per_segment > 0.3).mean(axis=1) > 0.5).sum()), "n_segments": meta["n_segments"]}
+def _rows(raw: RawFaces, mask: np.ndarray) -> RawFaces:
+    return RawFaces(raw.cx[mask], raw.cy[mask], raw.side[mask], raw.keypoints[mask], raw.score[mask])
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--out", default=str(ROOT / "logs" / "live-tuning"), help="folder for the tuning video")
-    parser.add_argument("--per-emotion", type=int, default=2, help="faces per emotion (faces.mp4 has 2)")
+    parser.add_argument("--out", default=str(ROOT / "logs" / "live-bench"), help="folder for the rendered videos")
+    parser.add_argument("--limit", type=int, default=None, help="the first N PublicTest faces (default: all)")
+    parser.add_argument("--write", action="store_true", help="write the fitted weights to live/framing.json")
     parser.add_argument("--data-dir", default=None)
     args = parser.parse_args()
-    data_dir = resolve_data_dir(args.data_dir)
-    video, meta = build_video(data_dir, Path(args.out), args.per_emotion)
-    derived = derive(raw_detections(video), meta)
-    shipped = BlazeFaceDetector.__init__.__defaults__
-    print(json.dumps({
-        "video": str(video), "split": "PublicTest", "faces": meta["n_segments"],
-        "rows": [s["fer2013_row"] for s in meta["segments"]],
-        "derived": derived,
-        "framing_with_derived": framing(video, meta, derived["score_threshold"], derived["expand"], derived["lift"]),
-        "framing_with_shipped": framing(video, meta, shipped[0], shipped[2], shipped[3]),
-        "load_average": [round(x, 2) for x in os.getloadavg()],
-    }, indent=2))
+    with np.load(resolve_data_dir(args.data_dir) / "fer2013.npz", allow_pickle=False) as archive:
+        x, y, usage = archive["x"], archive["y"], archive["usage"]
+    detector = BlazeFaceDetector(framing=Framing.fixed())
+    parts, per_framing = [], {}
+    for name in BENCH_FRAMINGS:
+        video, meta = split_video(x, y, usage, "PublicTest", name, args.out, args.limit)
+        raw, targets, misses = detections(video, meta, detector)
+        parts.append((raw, targets))
+        per_framing[name] = {"faces": meta["n_segments"], "missed": misses}
+    raw = RawFaces(*(np.concatenate([getattr(p[0], f) for p in parts]) for f in ("cx", "cy", "side", "keypoints",
+                                                                                  "score")))
+    targets = np.concatenate([p[1] for p in parts])
+    if len(targets) < 50:
+        raise UserError(f"BlazeFace found only {len(targets)} faces; pass a larger --limit")
+    keypoints = fit_keypoints(raw, targets)
+    fixed = fit_fixed(targets)
+    result = {
+        "split": "PublicTest", "framings": per_framing, "faces_fitted": int(len(targets)),
+        "held_out": {"fixed": held_out(fit_fixed, raw, targets), "keypoints": held_out(fit_keypoints, raw, targets)},
+        "fixed_expand": round(float(np.exp(fixed.weights[2][0])), 3), "fixed_lift": round(-fixed.weights[1][0], 3),
+        "shipped": errors(Framing.load(), raw, targets),
+    }
+    if args.write:
+        record = {"weights": [list(row) for row in keypoints.weights], "keypoints": "right_eye, left_eye, nose, "
+                  "mouth, right_ear, left_ear", "made_by": "python bench/live_tuning.py --write",
+                  "fitted_on": f"{len(targets)} PublicTest faces in {', '.join(BENCH_FRAMINGS)} framings",
+                  "held_out": result["held_out"]["keypoints"]}
+        write_atomic(FRAMING_FILE, json.dumps(record, indent=1) + "\n")
+        result["written"] = str(FRAMING_FILE.relative_to(ROOT))
+    print(json.dumps(result, indent=2))
 
 
 if __name__ == "__main__":

@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import json
-import sys
 import time
 from array import array
 from collections import deque
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -16,44 +14,10 @@ from common.errors import UserError
 from common.files import publish, temp_file_beside
 from live.capture import Frame, FrameGrabber, Source, quiet_opencv
 from live.classifier import EmotionClassifier
-from live.detector import DETECTORS, crop, make_detector
+from live.config import LiveConfig
+from live.detector import crop, make_detector
 from live.tracker import FaceTracker
 from live.view import LiveState, NoView, PlainPrinter, Prediction, RichView
-
-VIEWS = ("auto", "rich", "plain", "none")
-
-
-@dataclass(frozen=True)
-class LiveConfig:
-    camera: str = "0"  # a device index, a video file or a stream URL
-    # The single network: the shipped models/emotion.h5 averages six views a face, too slow for p95 <= 30 ms.
-    model: str = "models/emotion_live.h5"
-    plain: bool = False  # one line per face instead of the rich view
-    output: str | None = None  # JSONL file of every prediction
-    max_frames: int | None = None
-    smooth: float = 0.6  # weight of the past in the per-face average; 0 turns smoothing off
-    detector: str = "blazeface"  # found every face segment of faces.mp4 at ~1 ms a frame; "haar" as a fallback
-    # BlazeFace, tuned on PublicTest faces (bench/live_tuning.py): faces >= 0.37, others <= 0.14
-    min_face_score: float = 0.25
-    view: str = "auto"  # auto: rich on a terminal, plain lines otherwise (or with plain=True); none for benchmarks
-    retry_s: float = 2.0  # how long a stopped camera or stream is retried before the run ends
-    classifier_threads: int = 2  # TFLite threads for the faces of a frame
-
-    def validate(self) -> None:
-        if not 0 <= self.smooth < 1:
-            raise UserError(f"--smooth {self.smooth} must be in [0, 1): 0 turns smoothing off, 0.6 is the default")
-        if self.max_frames is not None and self.max_frames < 1:
-            raise UserError(f"--max-frames {self.max_frames} must be at least 1 (or left out to run until the end)")
-        if self.detector not in DETECTORS:
-            raise UserError(f"--detector {self.detector!r} is unknown; use one of {', '.join(DETECTORS)}")
-        if self.view not in VIEWS:
-            raise UserError(f"view {self.view!r} is unknown; use one of {', '.join(VIEWS)}")
-
-    def resolved_view(self, stream=None) -> str:
-        if self.view != "auto":
-            return self.view
-        stream = stream or sys.stdout
-        return "plain" if self.plain or not stream.isatty() else "rich"
 
 
 class PredictionRecorder:
@@ -143,17 +107,22 @@ class LivePipeline:
                 for t in tracks]
 
 
+def build_pipeline(config: LiveConfig) -> LivePipeline:
+    """The detector, classifier and tracker ``config`` asks for: what live runs, and what the benchmarks measure."""
+    classifier = EmotionClassifier.from_model_card(config.model, threads=config.classifier_threads)
+    detector = make_detector(config.detector, config.min_face_score)
+    return LivePipeline(detector, classifier, FaceTracker(config.smooth))
+
+
 def run_live(config: LiveConfig, console=None) -> str:
     """Runs until the source ends, ``max_frames``, or Ctrl-C; returns a one-line summary.
 
     Raises UserError for a source or model that can't be used, and for a live source that stopped
     mid-way (its message carries the summary).
     """
-    config.validate()
     quiet_opencv()
-    classifier = EmotionClassifier.from_model_card(config.model, threads=config.classifier_threads)
-    detector = make_detector(config.detector, config.min_face_score)
-    pipeline = LivePipeline(detector, classifier, FaceTracker(config.smooth))
+    pipeline = build_pipeline(config)
+    classifier = pipeline.classifier
     pipeline.warm_up()
     source = Source(config.camera)
     grabber = FrameGrabber(source, retry_s=config.retry_s)

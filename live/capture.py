@@ -59,7 +59,8 @@ class Source:
         if not capture.isOpened():
             capture.release()
             other_camera = "--camera 1" if self.text.strip() == "0" else "--camera 0"
-            hint = {"camera": f"try {other_camera}, a video path or a stream URL",
+            hint = {"camera": f"try {other_camera} (on Linux `ls /dev/video*` lists the cameras), a video file "
+                              "such as --camera $TRAINLAB_DATA/faces.mp4, or a stream URL",
                     "stream": "check the URL and that the stream is up",
                     "file": "it is not a video OpenCV can decode; convert it to mp4"}[self.kind]
             raise UserError(f"{self.describe()} could not be opened; {hint}")

@@ -16,6 +16,7 @@ import numpy as np
 from common.errors import UserError
 from tasks.emotion.preprocessing import FacePreprocessing, preprocess_faces
 from trainer.export import load_model_file, read_model_card
+from trainer.validation import missing_model_error
 
 
 class EmotionClassifier:
@@ -29,8 +30,7 @@ class EmotionClassifier:
     def from_model_card(cls, model_path: str | Path, threads: int = 2, prefer_tflite: bool = True) -> EmotionClassifier:
         model_path = Path(model_path)
         if not model_path.exists():
-            raise UserError(f"model {model_path} does not exist; train it with `python cli.py fit emotion` "
-                            "or pass --model")
+            raise UserError(missing_model_error(model_path, "emotion"))
         card = read_model_card(model_path)
         classes = card.get("classes")
         if not classes or not all(isinstance(c, str) for c in classes):

@@ -15,8 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from common.errors import UserError
-
-DETECTORS = ("blazeface", "haar")
+from live.config import DETECTORS
 
 
 @dataclass(frozen=True)
@@ -39,15 +38,17 @@ class Box:
 
 
 def crop(image, box: Box):
-    return image[box.y:box.y + box.h, box.x:box.x + box.w]
+    """The pixels of ``box``; a box reaching past the frame's edge is filled by repeating the edge pixels,
+    so the face keeps the framing the box gives it."""
+    height, width = image.shape[:2]
+    x0, y0, x1, y1 = max(0, box.x), max(0, box.y), min(width, box.x + box.w), min(height, box.y + box.h)
+    inside = image[y0:y1, x0:x1]
+    margins = (y0 - box.y, box.y + box.h - y1, x0 - box.x, box.x + box.w - x1)
+    if not any(margins) or inside.size == 0:
+        return inside
+    import cv2
 
-
-def _square_box(cx: float, cy: float, side: float, width: int, height: int, score: float) -> Box | None:
-    x0, y0 = max(0, round(cx - side / 2)), max(0, round(cy - side / 2))
-    x1, y1 = min(width, round(cx + side / 2)), min(height, round(cy + side / 2))
-    if x1 - x0 < 8 or y1 - y0 < 8:
-        return None
-    return Box(x0, y0, x1 - x0, y1 - y0, float(score))
+    return cv2.copyMakeBorder(inside, *margins, cv2.BORDER_REPLICATE)
 
 
 def _anchors(size: int, strides: tuple[int, ...], per_cell: tuple[int, ...]) -> np.ndarray:
@@ -61,27 +62,84 @@ def _anchors(size: int, strides: tuple[int, ...], per_cell: tuple[int, ...]) -> 
     return np.concatenate(centres).astype(np.float32)
 
 
+# BlazeFace's six keypoints, in the order of its outputs (the subject's right eye first).
+KEYPOINTS = ("right_eye", "left_eye", "nose", "mouth", "right_ear", "left_ear")
+FRAMING_FILE = Path(__file__).with_name("framing.json")
+
+
+@dataclass(frozen=True)
+class RawFaces:
+    """BlazeFace's detections after non-maximum suppression, in frame pixels: box centres and sides
+    (the side is the larger of the box's width and height), the six keypoints, the scores."""
+
+    cx: np.ndarray
+    cy: np.ndarray
+    side: np.ndarray
+    keypoints: np.ndarray  # (faces, 6, 2)
+    score: np.ndarray
+
+
+@dataclass(frozen=True)
+class Framing:
+    """From BlazeFace's raw box and keypoints to the box FER2013 frames that face with (forehead to chin).
+
+    A linear map from the keypoints' offsets to the box centre (in box sides) to the FER box's centre
+    offset and log side: where the eyes, nose and mouth sit says how the face fills the box, which a
+    fixed widening cannot. Fitted by least squares on PublicTest faces rendered the way faces.mp4 is,
+    in two framings (``python bench/live_tuning.py``), and kept in ``live/framing.json``.
+    """
+
+    # Three rows (centre x offset, centre y offset, log side ratio), each: intercept, then x and y of the
+    # six keypoints.
+    weights: tuple[tuple[float, ...], ...]
+
+    @classmethod
+    def fixed(cls, expand: float = 1.0, lift: float = 0.0) -> Framing:
+        """The raw box widened by ``expand`` and raised by ``lift`` of its side, keypoints unused."""
+        zeros = (0.0,) * (2 * len(KEYPOINTS))
+        return cls(((0.0, *zeros), (-lift, *zeros), (float(np.log(expand)), *zeros)))
+
+    @classmethod
+    def load(cls, path: Path = FRAMING_FILE) -> Framing:
+        import json
+
+        try:
+            return cls(tuple(tuple(float(w) for w in row) for row in json.loads(Path(path).read_text())["weights"]))
+        except (OSError, ValueError, KeyError, TypeError) as error:
+            raise UserError(f"{path} could not be read ({type(error).__name__}); reinstall trainlab or rerun "
+                            "`python bench/live_tuning.py --write`") from None
+
+    @staticmethod
+    def features(faces: RawFaces) -> np.ndarray:
+        offsets = (faces.keypoints - np.stack([faces.cx, faces.cy], -1)[:, None, :]) / faces.side[:, None, None]
+        return np.concatenate([np.ones((len(faces.cx), 1)), offsets.reshape(len(faces.cx), 2 * len(KEYPOINTS))], axis=1)
+
+    def boxes(self, faces: RawFaces) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The framed boxes' centres and sides, in frame pixels."""
+        dx, dy, log_side = (self.features(faces) @ np.asarray(self.weights, np.float64).T).T
+        return faces.cx + dx * faces.side, faces.cy + dy * faces.side, faces.side * np.exp(log_side)
+
+
 class BlazeFaceDetector:
     """MediaPipe BlazeFace short range on a letterboxed 128x128 copy of the frame.
 
     The 128x128 input is the downscale that makes detection cheap (about 1 ms at 640x480). Its boxes
-    hug the inner face; ``expand`` and ``lift`` widen them to the framing of FER2013's crops (forehead
-    to chin), which the emotion model was trained on. All three settings are tuned on a video of
-    PublicTest faces built like faces.mp4 (``python bench/live_tuning.py``), never on faces.mp4, whose
-    PrivateTest faces are kept for the accuracy ``bench/live.py`` reports: there the raw box is 0.8x
-    the true face and its centre 0.09 of its side too low, and ``score_threshold`` 0.25 is the middle
-    of the thresholds that keep every face (the weakest scores 0.37) and no other box (at most 0.14).
+    hug the inner face; ``framing`` turns each box and its keypoints into the box FER2013 frames the
+    face with, which the emotion model was trained on (``Framing``; tuned on PublicTest renderings,
+    never on faces.mp4, whose PrivateTest faces are kept for the accuracy the benchmarks report).
+    ``score_threshold`` 0.25 is the middle of the thresholds that keep every face of the PublicTest
+    tuning video (the weakest scores 0.37) and no other box (at most 0.14).
     """
 
     size = 128
     model_file = "face_detection_short_range.tflite"
 
-    def __init__(self, score_threshold: float = 0.25, iou_threshold: float = 0.3, expand: float = 1.25,
-                 lift: float = 0.09, threads: int = 1) -> None:
+    def __init__(self, score_threshold: float = 0.25, iou_threshold: float = 0.3, framing: Framing | None = None,
+                 threads: int = 1) -> None:
         from trainer.export import tflite_interpreter
 
         self.score_threshold, self.iou_threshold = score_threshold, iou_threshold
-        self.expand, self.lift = expand, lift
+        self.framing = framing or Framing.load()
         self._interpreter = tflite_interpreter(self.model_path(), threads)
         self._input = self._interpreter.get_input_details()[0]["index"]
         outputs = self._interpreter.get_output_details()
@@ -100,6 +158,14 @@ class BlazeFaceDetector:
         return path
 
     def detect(self, image) -> list[Box]:
+        faces = self.detect_raw(image)
+        height, width = image.shape[:2]
+        cx, cy, side = self.framing.boxes(faces)
+        boxes = (_framed_box(*values, width, height) for values in zip(cx, cy, side, faces.score, strict=True))
+        return [box for box in boxes if box is not None]
+
+    def detect_raw(self, image) -> RawFaces:
+        """The faces above ``score_threshold`` after non-maximum suppression, before any framing."""
         import cv2
 
         height, width = image.shape[:2]
@@ -110,7 +176,7 @@ class BlazeFaceDetector:
         square = np.zeros((self.size, self.size, 3), np.uint8)
         pad_top, pad_left = (self.size - small_h) // 2, (self.size - small_w) // 2
         square[pad_top:pad_top + small_h, pad_left:pad_left + small_w] = small
-        top, left = pad_top * side / self.size, pad_left * side / self.size
+        offset = np.array([pad_left, pad_top]) * side / self.size
         tensor = cv2.cvtColor(square, cv2.COLOR_BGR2RGB).astype(np.float32) * (2 / 255) - 1
         self._interpreter.set_tensor(self._input, tensor[None])
         self._interpreter.invoke()
@@ -118,17 +184,27 @@ class BlazeFaceDetector:
         logits = np.clip(self._interpreter.get_tensor(self._scores)[0, :, 0], -80, 80)
         scores = 1 / (1 + np.exp(-logits))
         keep = scores > self.score_threshold
-        if not keep.any():
-            return []
         raw, anchors, scores = raw[keep], self._anchors[keep], scores[keep]
-        cx = (raw[:, 0] / self.size + anchors[:, 0]) * side - left
-        cy = (raw[:, 1] / self.size + anchors[:, 1]) * side - top
-        sides = np.maximum(raw[:, 2], raw[:, 3]) / self.size * side
-        rects = np.stack([cx - sides / 2, cy - sides / 2, sides, sides], 1)
-        chosen = cv2.dnn.NMSBoxes(rects.tolist(), scores.tolist(), self.score_threshold, self.iou_threshold)
-        boxes = (_square_box(cx[i], cy[i] - self.lift * sides[i], sides[i] * self.expand, width, height, scores[i])
-                 for i in np.asarray(chosen).reshape(-1))
-        return [box for box in boxes if box is not None]
+        # Box centre and keypoints are offsets from the anchor, in pixels of the 128x128 input.
+        points = (raw[:, :16].reshape(-1, 8, 2) / self.size + anchors[:, None, :]) * side - offset
+        points[:, 1] = raw[:, 2:4] / self.size * side  # width and height, not a point
+        sides = points[:, 1].max(axis=1)
+        rects = np.stack([points[:, 0, 0] - sides / 2, points[:, 0, 1] - sides / 2, sides, sides], 1)
+        chosen = np.asarray(cv2.dnn.NMSBoxes(rects.tolist(), scores.tolist(), self.score_threshold,
+                                             self.iou_threshold), int).reshape(-1)
+        return RawFaces(points[chosen, 0, 0], points[chosen, 0, 1], sides[chosen], points[chosen, 2:],
+                        scores[chosen])
+
+
+def _framed_box(cx: float, cy: float, side: float, score: float, width: int, height: int) -> Box | None:
+    """The square box of ``side`` around (cx, cy), which may reach past the frame; None when less than
+    half of it lies inside or it is too small to classify."""
+    box = Box(round(cx - side / 2), round(cy - side / 2), round(side), round(side), float(score))
+    inside_w = min(width, box.x + box.w) - max(0, box.x)
+    inside_h = min(height, box.y + box.h) - max(0, box.y)
+    if box.w < 8 or inside_w * inside_h < box.w * box.h / 2:
+        return None
+    return box
 
 
 class HaarDetector:

@@ -51,9 +51,9 @@ def test_the_pipeline_classifies_each_detected_face_and_keeps_its_id_across_fram
 
 
 @pytest.mark.parametrize(("overrides", "message"), [
-    ({"smooth": 1.0}, "--smooth 1.0 must be in"),
-    ({"max_frames": 0}, "--max-frames 0 must be at least 1"),
-    ({"detector": "yolo"}, "--detector 'yolo' is unknown"),
+    ({"smooth": 1.0}, "--smooth must be at least 0 and below 1, got 1.0; e.g. --smooth 0.6"),
+    ({"max_frames": 0}, "--max-frames must be at least 1, got 0; or leave it out to run until the end"),
+    ({"detector": "yolo"}, "--detector 'yolo' is unknown; use one of blazeface, haar"),
 ])
 def test_bad_settings_are_refused_before_anything_opens(overrides, message):
     with pytest.raises(UserError, match=message):

@@ -53,7 +53,8 @@ def test_without_a_terminal_it_prints_plain_and_a_summary(assets):
 
 def test_a_camera_that_cannot_open_is_one_line_and_a_non_zero_exit(assets):
     assert_one_line_error(live("--camera", "99", "--model", assets["model"]),
-                          "camera 99 could not be opened; try --camera 0, a video path or a stream URL")
+                          "camera 99 could not be opened; try --camera 0 (on Linux `ls /dev/video*` lists the "
+                          "cameras), a video file such as --camera $TRAINLAB_DATA/faces.mp4, or a stream URL")
 
 
 def test_a_model_with_the_wrong_input_shape_is_one_line_and_a_non_zero_exit(assets):
