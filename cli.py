@@ -194,7 +194,7 @@ def fit(ctx: typer.Context) -> None:
         folder = trainer.resolve_run_dir(task)
         trainer.callbacks.append(SaveConfig(folder, _options_yaml(parsed, config, task, folder)))
         task.run(trainer)
-        if trainer.stop_reason and not trainer.stop_reason.startswith("reached --max-epochs"):
+        if trainer.stopped_early:
             typer.echo(f"stopped: {trainer.stop_reason}")
         if trainer.profiler.enabled:
             from trainer.profiler import profile_table

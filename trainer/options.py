@@ -31,6 +31,11 @@ PARSABLE = ("int, float, int | float, str, bool, Path, a Literal of strings, a t
             "or any of them | None")
 
 
+def flag_of(name: str) -> str:
+    """A field's command-line spelling: ``max_epochs`` is ``--max-epochs``."""
+    return "--" + name.replace("_", "-")
+
+
 @dataclass(frozen=True)
 class Option:
     """One command-line option: what the field ``name`` parses as, its default and its help."""
@@ -46,7 +51,7 @@ class Option:
 
     @property
     def flag(self) -> str:
-        return "--" + self.name.replace("_", "-")
+        return flag_of(self.name)
 
     def parse_list(self, text: str) -> tuple:
         """``"5,20,40"`` as ``(5, 20, 40)``; a bad item names the option and an example."""

@@ -8,6 +8,7 @@ from typing import Any, ClassVar
 
 from callbacks.callback import Callback
 from common.errors import UserError
+from trainer.options import flag_of
 
 
 class Task(Callback):
@@ -23,7 +24,6 @@ class Task(Callback):
 
     # The run folder's name (<logdir>/<name>/<run>); a subclass without one is named after its class.
     name: ClassVar[str] = "task"
-    description: ClassVar[str] = ""
     Config: ClassVar[type] = None  # a frozen dataclass of the task's own options
     batch_size: int = 32
     # Epochs when the user gives no --max-epochs: short enough for a laptop CPU.
@@ -50,16 +50,22 @@ class Task(Callback):
         given = {k: v for k, v in options.items() if v is not None}
         wrong = sorted(set(given) - set(fields))
         if wrong:
-            takes = ", ".join(map(_flag, fields)) or "no options of its own"
-            raise UserError(f"option {', '.join(map(_flag, wrong))} does not apply to task {cls.name}; "
+            takes = ", ".join(map(flag_of, fields)) or "no options of its own"
+            raise UserError(f"option {', '.join(map(flag_of, wrong))} does not apply to task {cls.name}; "
                             f"it takes {takes}")
         return cls(cls.Config(**given) if cls.Config else None)
 
     @property
+    def trained_model_file(self) -> str | None:
+        """The exported model file ``build_model`` loads (by default the option ``model``, when the task's
+        Config has one and it is given); None when it builds a new network. ``test`` records it."""
+        model = getattr(self.config, "model", None)
+        return str(model) if model else None
+
+    @property
     def loads_trained_model(self) -> bool:
-        """Whether ``build_model`` loads trained weights itself (by default: an exported model given as the
-        option ``model``), so that ``test`` needs no checkpoint; a task that only builds new models has none."""
-        return bool(getattr(self.config, "model", None))
+        """Whether ``build_model`` loads trained weights itself, so that ``test`` needs no checkpoint."""
+        return self.trained_model_file is not None
 
     def build_model(self):
         """Returns the compiled ``keras.Model``; called inside the distribution strategy's scope."""
@@ -143,6 +149,3 @@ class Task(Callback):
         """Extra (title, markdown) sections for the run's ``report.md``: tables, figures, findings."""
         return []
 
-
-def _flag(name: str) -> str:
-    return "--" + name.replace("_", "-")

@@ -39,7 +39,8 @@ class Trainer:
 
     Public state read by callbacks: ``config``, ``current_epoch``, ``global_step``, ``metrics``
     (python floats, refreshed on logged steps and at the end of every pass), ``logger``, ``run_dir``,
-    ``strategy``, ``num_train_batches``, ``validated_this_epoch``, ``stop_reason`` (why fit ended),
+    ``strategy``, ``num_train_batches``, ``validated_this_epoch``, ``stopped_early`` and ``stop_reason``
+    (whether fit ended before --max-epochs, and why it ended),
     ``profiler``. A callback's one write is ``should_stop = True``.
 
     A Trainer fits one task (its run folder holds that task's checkpoints); it may then validate,
@@ -81,6 +82,7 @@ class Trainer:
         self.logged_this_step = False
         self.fit_seconds = 0.0
         self.stop_reason: str | None = None
+        self.stopped_early = False  # fit ended before --max-epochs (a callback, a budget): stop_reason says why
         self.validated_this_epoch = False
         self.profiler = make_profiler(self.config.profiler)
         self._averaging = make_averaging(self.config.effective)
@@ -117,6 +119,7 @@ class Trainer:
                 self.current_epoch += 1
                 self._save_checkpoint(task)
             self.fit_seconds = time.perf_counter() - started
+            self.stopped_early = self.current_epoch < config.max_epochs
             self.stop_reason = self.stop_reason or f"reached --max-epochs {config.max_epochs}"
             self._averaging.finalize(task.model)
             self._call("on_fit_end", task)
@@ -135,7 +138,7 @@ class Trainer:
                 self.evaluated = f"{checkpoint} ({which})"
                 self._load_weights(task, Path(checkpoint), which)
             elif self.run_kind == "test":
-                self.evaluated = getattr(task.config, "model", None)
+                self.evaluated = task.trained_model_file
             results = self._run_eval(task, "test")
             write_run_results(self, task)
             return results

@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from common.errors import UserError
+from trainer.options import flag_of
 from trainer.shipped import find_model, shipped_models
 
 BOUNDS = ("min", "max", "above", "below")
@@ -50,7 +51,7 @@ def field_error(f: dataclasses.Field, value: Any) -> str | None:
     """What is wrong with ``value`` for the field ``f``, in one line; None when it is in range."""
     if value is None or isinstance(value, bool):
         return None
-    flag = "--" + f.name.replace("_", "-")
+    flag = flag_of(f.name)
     many = isinstance(value, tuple)
     for entry in value if many else (value,):
         if f.metadata.get("choices") and entry not in f.metadata["choices"]:

@@ -33,7 +33,6 @@ SURE = 0.99
 
 class AdversarialTask(Task):
     name = "adversarial"
-    description = "CNN on MNIST or CIFAR-10, then simple-generator adversarial examples against it"
     Config = AdversarialConfig
 
     def __init__(self, config: AdversarialConfig | None = None) -> None:

@@ -55,7 +55,6 @@ class DeepMLPTask(Task):
     ``--seeds N`` the grid is trained once per seed and the table reports mean and sd."""
 
     name = "deep-mlp"
-    description = "MNIST MLPs of 5/20/40 layers x relu/tanh/sigmoid/lecun: the vanishing-gradient study"
     Config = DeepMLPConfig
     # The study's analysis point; --max-epochs trains longer.
     default_epochs = 3
@@ -133,7 +132,6 @@ class MLPTask(Task):
     """One model of the study: ``depth`` hidden Dense layers of one activation, softmax output, SGD."""
 
     name = "deep-mlp"
-    description = "one MNIST MLP of the deep-mlp study"
     Config = DeepMLPConfig
 
     # False leaves out the gradient histograms: a baseline for their cost (bench/deep_mlp.py).

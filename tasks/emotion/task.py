@@ -47,7 +47,6 @@ class EmotionTask(Task):
     """7-class facial expression CNN on FER2013 (48x48 grey faces)."""
 
     name = "emotion"
-    description = "FER2013 emotion CNN, KerasTuner search, .h5 + TFLite export"
     Config = EmotionConfig
     # The shipped recipe's one cosine schedule (about 95 s an epoch in bf16 on 2 cores); --max-epochs 5
     # is the quick run.

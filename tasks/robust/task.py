@@ -114,7 +114,6 @@ def random_crop_and_flip(x, pad: int = 4, seed=None):
 
 class RobustTask(Task):
     name = "robust"
-    description = "adversarial training (FGSM with random start or PGD) of an MNIST or CIFAR-10 classifier"
     Config = RobustConfig
 
     def __init__(self, config: RobustConfig | None = None) -> None:

@@ -13,7 +13,6 @@ class ToyTask(Task):
     """Labels are a fixed linear function of the inputs, so the model can actually learn them."""
 
     name = "toy"
-    description = "a tiny classifier on random data"
     Config = ToyConfig
 
     def __init__(self, config: ToyConfig | None = None) -> None:
