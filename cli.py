@@ -22,8 +22,8 @@ from cli_config import CONFIG_PANEL, ConfigFileOptions, SaveConfig, file_section
 from cli_help import HelpCommand, HelpGroup
 from common.errors import UserError
 from common.stderr import tensorflow_start_up_hidden
-from live.config import DEFAULT_MODEL
-from trainer.options import NUMBER
+from live.config import LiveConfig
+from trainer.options import NUMBER, options_of
 from trainer.shipped import find_model
 from trainer.validation import check_fields, missing_model_error, other_task_model_error
 
@@ -518,38 +518,30 @@ def lr_find(ctx: typer.Context) -> None:
     _run(action)
 
 
-class DetectorName(str, Enum):
-    blazeface = "blazeface"
-    haar = "haar"
-
-
-@app.command(cls=HelpCommand)
-def live(
-    camera: Annotated[str, typer.Option(help="A camera index (0), a video file, or a stream URL.")] = "0",
-    model: Annotated[Path, typer.Option(help="Emotion model (.h5) with its JSON card beside it.")] = Path(DEFAULT_MODEL),
-    plain: Annotated[bool, typer.Option(help="Print one line per face instead of the live view.")] = False,
-    output: Annotated[Path | None, typer.Option(help="Record every prediction to this JSONL file.")] = None,
-    max_frames: Annotated[int | None, typer.Option(help="Stop after N frames.")] = None,
-    smooth: Annotated[float, typer.Option(help="Per-face smoothing across frames, 0 (off) to <1.")] = 0.6,
-    detector: Annotated[DetectorName, typer.Option(help="Face detector: blazeface (TFLite) or haar (OpenCV).")]
-    = DetectorName.blazeface,
-) -> None:
+def live(**values) -> None:
     """Classify faces from a camera or video in real time, in a rich terminal view."""
-    _run(lambda: _check_emotion_model(model))
+    options = {o.name: o for o in options_of(LiveConfig, "live")}
+    given = {name: _convert(options[name], value) for name, value in values.items()}
+    config = _run(lambda: LiveConfig(**given))
+    _run(lambda: _check_emotion_model(Path(config.model)))
     _quiet_tensorflow()
 
     def action():
-        from live import LiveConfig, run_live
+        from live import run_live
 
         try:
-            summary = run_live(LiveConfig(camera=camera, model=str(find_model(model)), plain=plain,
-                                          output=str(output) if output else None, max_frames=max_frames,
-                                          smooth=smooth, detector=detector.value))
+            summary = run_live(dataclasses.replace(config, model=str(find_model(config.model))))
         except KeyboardInterrupt:  # before the first frame; once frames flow, run_live ends with its summary
             raise _fail("interrupted before the first frame", code=130) from None
         typer.echo(summary)
 
     _run(action)
+
+
+# live's flags are LiveConfig's fields, as a task command's are its Config's.
+live.__signature__ = inspect.Signature([_parameter(o, "Options") for o in options_of(LiveConfig, "live")])
+live.__annotations__ = {p.name: p.annotation for p in live.__signature__.parameters.values()}
+app.command(cls=HelpCommand)(live)
 
 
 @app.command(cls=HelpCommand)
