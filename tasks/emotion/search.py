@@ -48,9 +48,14 @@ def search_plan(config: TunerConfig, tune_faces: int, epochs: int) -> str:
     """What ``fit emotion --tune`` will do, said before it starts."""
     budget = f"a {config.minutes:g}-minute budget" if config.minutes is not None else "no time budget"
     return (f"emotion --tune: 1) search with {budget}: up to {config.max_trials} {config.tuner} trials of "
-            f"{config.epochs} epochs on {tune_faces:,} faces, and {config.seed_repeats} more seeds of the default "
-            f"network; 2) the pick trained for {epochs} epochs on every Training face (its time is said once "
-            "the first trial epoch is measured); 3) PrivateTest and the export. --resume continues any stage.")
+            f"{_count(config.epochs, 'epoch')} on {tune_faces:,} faces, and {_count(config.seed_repeats, 'more seed')} "
+            f"of the default network; 2) the pick trained for {_count(epochs, 'epoch')} on every Training face (its "
+            "time is said once a trial epoch is measured); 3) PrivateTest and the export. --resume continues any "
+            "stage.")
+
+
+def _count(number: int, noun: str) -> str:
+    return f"{number} {noun}{'' if number == 1 else 's'}"
 
 
 def run_search(task, trainer) -> SearchResult | None:
@@ -207,7 +212,8 @@ class FullScheduleEstimate(Callback):
     def on_train_epoch_end(self, trainer, task) -> None:
         if trainer.current_epoch + 1 == min(2, trainer.config.max_epochs):
             epoch = (time.monotonic() - self._started) * self.full_epoch_ratio
-            print(f"estimate: the pick's {self.epochs} epochs on every Training face take about "
+            takes = "take" if self.epochs != 1 else "takes"
+            print(f"estimate: the pick's {_count(self.epochs, 'epoch')} on every Training face {takes} about "
                   f"{epoch * self.epochs / 60:.0f} min ({epoch:.0f} s an epoch, scaled from this trial's); "
                   "--max-epochs N shortens them", flush=True)
 

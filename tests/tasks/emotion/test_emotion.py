@@ -428,6 +428,10 @@ def test_search_trains_trials_through_the_trainer_measures_seed_spread_and_retra
     assert signal["trials"] == 2 and signal["trial_spread"] == round(signal["best"] - signal["worst"], 4)
     out = capsys.readouterr().out
     assert "Search trials by PublicTest" in out and "search: 2 trials; best" in out and "seed spread" in out
+    # Said up front, then the pick's time once a trial epoch is measured.
+    assert ("emotion --tune: 1) search with a 20-minute budget: up to 2 random trials of 1 epoch "
+                          "on 28 faces, and 1 more seed of the default network; 2) the pick trained for 1 epoch") in out
+    assert "estimate: the pick's 1 epoch on every Training face takes about" in out
     finished = [json.loads((search / f"trial_{i}" / "trial.json").read_text()) for i in (0, 1)]
     best = max(finished, key=lambda t: t["score"])
     assert task.hyperparameters.values["learning_rate"] == best["hyperparameters"]["values"]["learning_rate"]
