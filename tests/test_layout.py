@@ -19,7 +19,7 @@ ALLOWED = {
     "tasks": {"common", "callbacks", "trainer", "data"},
     "live": {"common", "callbacks", "trainer", "data", "tasks"},
 }
-PROJECT = {*ALLOWED, "cli", "cli_config", "cli_help", "models", "tests", "bench"}
+PROJECT = {*ALLOWED, "cli", "cli_config", "cli_help", "cli_options", "models", "tests", "bench"}
 
 
 def imported_modules(tree: ast.AST):

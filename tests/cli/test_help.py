@@ -9,12 +9,13 @@ import typer
 from typer.testing import CliRunner
 
 import cli
+import cli_options
 from tasks import BUILT_IN
 from trainer import TrainerConfig
 from trainer.options import options_of
 
-TRAINER_FIELDS = {"fit": None, "test": cli.TEST_TRAINER_FIELDS, "lr-find": cli.LR_FIND_TRAINER_FIELDS}
-OWN_OPTIONS = {"fit": cli.FitOptions, "test": cli.TestOptions, "lr-find": cli.LrFindOptions}
+TRAINER_FIELDS = {verb: command.trainer_fields for verb, command in cli_options.COMMANDS.items()}
+OWN_OPTIONS = {verb: command.own for verb, command in cli_options.COMMANDS.items()}
 
 
 def help_at_80(*args: str) -> str:
@@ -38,7 +39,7 @@ def shown_whole(flag: str, text: str) -> bool:
 def command_options(verb: str, task: str | None) -> list[str]:
     fields = TRAINER_FIELDS[verb]
     trainer = [o for o in options_of(TrainerConfig, "trainer") if fields is None or o.name in fields]
-    own = [*options_of(OWN_OPTIONS[verb], verb), *options_of(cli.ConfigFileOptions, verb)]
+    own = [*options_of(OWN_OPTIONS[verb], verb), *options_of(cli_options.ConfigFileOptions, verb)]
     task_options = options_of(BUILT_IN[task].load_config(), task) if task else []
     return flags([*trainer, *own, *task_options])
 

@@ -13,8 +13,8 @@ import pytest
 from tests.conftest import require_data
 
 ROOT = Path(__file__).resolve().parents[2]
-PROJECT_FILES = ("pyproject.toml", "README.md", "cli.py", "cli_config.py", "cli_help.py", "common", "callbacks",
-                 "trainer", "data", "tasks", "live", "models")
+PROJECT_FILES = ("pyproject.toml", "README.md", "cli.py", "cli_config.py", "cli_help.py", "cli_options.py", "common",
+                 "callbacks", "trainer", "data", "tasks", "live", "models")
 
 
 def run(*args, cwd: Path, timeout=300) -> subprocess.CompletedProcess:
