@@ -154,7 +154,11 @@ class TrainerConfig:
 
     @property
     def effective(self) -> TrainerConfig:
-        """The configuration actually run: fast_dev_run narrows epochs and batches."""
+        """The configuration actually run: fast_dev_run narrows epochs and batches.
+
+        The one rule: whatever decides or describes how the run goes (epochs, batches, schedules, estimates,
+        model cards) reads ``effective``; ``config`` itself is what was asked for, which config.yaml and
+        checkpoints record so that a rerun asks the same."""
         if not self.fast_dev_run:
             return self
         return dataclasses.replace(

@@ -112,7 +112,8 @@ class TrialRunner:
         monitor = TrialMonitor(f"search/{name}", self.budget)
         child.callbacks.append(monitor)
         if not self.estimated:
-            child.callbacks.append(FullScheduleEstimate(self.full_epoch_ratio, self.trainer.config.max_epochs))
+            epochs = self.trainer.config.effective.max_epochs
+            child.callbacks.append(FullScheduleEstimate(self.full_epoch_ratio, epochs))
             self.estimated = True
         child.fit(trial)
         return monitor.best
@@ -181,7 +182,7 @@ class TrialMonitor(Callback):
         self._started = time.monotonic()
         self.budget.save()
         shown = "-" if score is None else f"{score:.4f}"
-        print(f"{self.name}: epoch {self.epochs}/{trainer.config.max_epochs} {self.objective} {shown} "
+        print(f"{self.name}: epoch {self.epochs}/{trainer.config.effective.max_epochs} {self.objective} {shown} "
               f"(search {self.budget.describe()})", flush=True)
         if self.budget.exhausted:
             print(f"{self.name}: the search budget is spent; this trial ends here and is kept", flush=True)
@@ -210,7 +211,7 @@ class FullScheduleEstimate(Callback):
         self._started = time.monotonic()
 
     def on_train_epoch_end(self, trainer, task) -> None:
-        if trainer.current_epoch + 1 == min(2, trainer.config.max_epochs):
+        if trainer.current_epoch + 1 == min(2, trainer.config.effective.max_epochs):
             epoch = (time.monotonic() - self._started) * self.full_epoch_ratio
             takes = "take" if self.epochs != 1 else "takes"
             print(f"estimate: the pick's {_count(self.epochs, 'epoch')} on every Training face {takes} about "

@@ -181,8 +181,8 @@ class EmotionTask(Task):
         """Searches (with --tune), trains the pick on every Training face, tests on PrivateTest, exports."""
         if self.config.tune:
             if trainer.is_chief:
-                print(search_plan(self.config.tuner_config(), self.config.tune_faces, trainer.config.max_epochs),
-                      flush=True)
+                epochs = trainer.config.effective.max_epochs
+                print(search_plan(self.config.tuner_config(), self.config.tune_faces, epochs), flush=True)
             if not self.search(trainer):
                 return {}  # a distributed worker: its trials are done
         trainer.fit(self)
@@ -256,7 +256,7 @@ class EmotionTask(Task):
                          "final_lr_fraction": self.config.final_lr_fraction,
                          "framing_zoom": self.config.framing_zoom, "framing_shift": self.config.framing_shift,
                          "rotation_degrees": self.config.rotation_degrees,
-                         "max_epochs": trainer.config.max_epochs, "run": trainer.run_dir.name},
+                         "max_epochs": trainer.config.effective.max_epochs, "run": trainer.run_dir.name},
         }
 
     def trial(self, hp) -> EmotionTask:
