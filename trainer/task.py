@@ -119,6 +119,13 @@ class Task(Callback):
         """Evaluates one batch and returns the running metrics as tensors."""
         return self.model.test_step(batch)
 
+    def validation_metrics(self, trainer) -> dict:
+        """Metrics the task measures itself after each validation pass, outside the compiled step (an
+        attack on a held-out batch, say): merged into ``trainer.metrics`` with the ``val_`` prefix before
+        ``on_validation_epoch_end``, so callbacks (``ModelCheckpoint(monitor="val_...")``) and TensorBoard
+        see them."""
+        return {}
+
     def test_step(self, batch) -> dict:
         """Evaluates one test batch; defaults to the validation step."""
         return self.validation_step(batch)

@@ -367,6 +367,8 @@ class Trainer:
             except (StopIteration, tf.errors.OutOfRangeError):
                 break
         self._update_metrics(prefix, outputs)
+        if split == "validation":  # before the epoch-end hooks, which may monitor them
+            self._update_metrics(prefix, task.validation_metrics(self))
         if split == "test":
             self.logger.log_scalars(self._split_metrics(prefix), self.current_epoch, "test")
         self._call(f"on_{split}_epoch_end", task)

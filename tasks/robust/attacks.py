@@ -150,6 +150,24 @@ def _attack(model, x, y, config: AttackConfig, epsilon=None, seed=None):
     return tf.stop_gradient(x + delta), survived
 
 
+def trades_perturb(model, x, clean, epsilon, steps: int, step_size, seed=None, clip=(0.0, 1.0)):
+    """TRADES's inner maximisation (Zhang et al. 2019): from ``x`` plus a tiny Gaussian, signed-gradient steps
+    that raise KL(``clean`` || model(x')), the clean batch's probabilities against the perturbed batch's,
+    projected into the ``epsilon`` ball and the pixel range. Labels play no part: the adversary pushes the
+    prediction away from the clean one."""
+    x = tf.convert_to_tensor(x, tf.float32)
+    eps = tf.cast(epsilon, tf.float32)
+    noise = keras.random.normal(tf.shape(x), seed=seed) if seed is not None else tf.random.normal(tf.shape(x))
+    adversarial = tf.clip_by_value(x + 0.001 * noise, *clip)
+    for _ in tf.range(steps):
+        with tf.GradientTape() as tape:
+            tape.watch(adversarial)
+            divergence = tf.reduce_sum(keras.losses.kl_divergence(clean, model(adversarial, training=False)))
+        step = tf.sign(tape.gradient(divergence, adversarial)) * tf.cast(step_size, tf.float32)
+        adversarial = tf.clip_by_value(tf.clip_by_value(adversarial + step, x - eps, x + eps), *clip)
+    return tf.stop_gradient(adversarial)
+
+
 def robust_mask(model, x, y, attacks) -> tf.Tensor:
     """Per image: classified right, and by every iterate of every restart of every attack.
 

@@ -59,6 +59,14 @@ class RobustConfig:
     width: int | None = field(default=None, metadata={
         "help": "Filters of the first convolution, doubling per layer (default 32 MNIST, 48 CIFAR-10).", "min": 1,
         "fix": "e.g. --width 96"})
+    # TRADES (Zhang et al. 2019): cross-entropy on the clean batch plus beta x KL(clean || adversarial), the
+    # adversary maximising that KL with --attack's steps. Their beta is 6; it trades clean for robust accuracy.
+    trades_beta: float = field(default=0.0, metadata={
+        "help": "TRADES: train on CE(clean) + beta x KL(clean||adversarial) (the paper's beta: 6); 0: CE on the "
+                "adversarial batch (PGD/FGSM training).", "min": 0, "fix": "e.g. --trades-beta 6"})
+    # Rice et al. (2020): robust accuracy peaks, then falls as training overfits; keep the best epoch.
+    keep_best_guard: bool = field(default=False, metadata={
+        "help": "Keep the epoch with the best held-out PGD accuracy (val_pgd_accuracy) instead of the last."})
     model: str | None = field(  # `test robust --model`: an exported model to evaluate
         default=None, metadata={"help": "An exported model (.h5) to evaluate; its card gives the data set.",
                                 "check": model_file_error})

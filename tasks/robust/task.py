@@ -25,9 +25,10 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from callbacks.model_checkpoint import ModelCheckpoint
 from common.errors import UserError
 from data.datasets import load_cifar10, load_mnist
-from tasks.robust.attacks import AttackConfig, perturb, random_uniform, robust_mask, strong_attacks
+from tasks.robust.attacks import AttackConfig, perturb, random_uniform, robust_mask, strong_attacks, trades_perturb
 from tasks.robust.config import RECIPES, RobustConfig  # noqa: F401 (bench/robust.py reads RECIPES here)
 from trainer import Task
 from trainer.export import load_model_file, read_model_card, save_model_atomic, write_model_card
@@ -126,6 +127,9 @@ class RobustTask(Task):
         # The guard runs every epoch on 500 images, so it uses the cheaper 10-step PGD.
         self.guard_attack = AttackConfig.pgd(self.config.budget, steps=10)
         self.guard = CollapseGuard()
+        # --keep-best-guard: the Trainer's ModelCheckpoint keeps the best held-out PGD epoch (and resumes it).
+        self.best_guard = ModelCheckpoint(monitor="val_pgd_accuracy", mode="max", save_top_k=1, save_last=False) \
+            if self.config.keep_best_guard else None
         self.export_path: Path | None = None
         self._arrays: dict | None = None
         self._good_weights = None
@@ -226,16 +230,36 @@ class RobustTask(Task):
         x, y = batch
         if self.config.recipe.augment:
             x = random_crop_and_flip(x, seed=self._seed)
-        adversarial = perturb(self.model, x, y, self.train_attack, epsilon=self._epsilon, seed=self._seed)
-        with tf.GradientTape() as tape:
-            predictions = self.model(adversarial, training=True)
-            loss = self.model.compute_loss(x=adversarial, y=y, y_pred=predictions, training=True)
+        if self.config.trades_beta:
+            adversarial, tape, predictions, loss = self._trades_loss(x, y)
+        else:
+            adversarial = perturb(self.model, x, y, self.train_attack, epsilon=self._epsilon, seed=self._seed)
+            with tf.GradientTape() as tape:
+                predictions = self.model(adversarial, training=True)
+                loss = self.model.compute_loss(x=adversarial, y=y, y_pred=predictions, training=True)
         gradients = tape.gradient(loss, self.model.trainable_variables)
         self.model.optimizer.apply(gradients, self.model.trainable_variables)
         # compute_loss divides by the replica count for the gradient sum; the reported loss is per sample.
         self._train_loss.update_state(loss * tf.distribute.get_strategy().num_replicas_in_sync)
         # train_accuracy is accuracy on the adversarial batch the step trained on.
         return {**self.model.compute_metrics(adversarial, y, predictions), "loss": self._train_loss.result()}
+
+    def _trades_loss(self, x, y):
+        """TRADES: the adversarial batch, the tape that recorded the loss, the adversarial predictions, and
+        CE(clean) + beta x KL(clean || adversarial) (one training forward pass of each batch)."""
+        attack = self.train_attack
+        clean = tf.stop_gradient(self.model(x, training=False))
+        step = self._epsilon * (attack.step_size / attack.epsilon)
+        adversarial = trades_perturb(self.model, x, clean, self._epsilon, attack.steps, step, seed=self._seed)
+        with tf.GradientTape() as tape:
+            natural = self.model(x, training=True)
+            predictions = self.model(adversarial, training=True)
+            natural_loss = tf.reduce_mean(keras.losses.sparse_categorical_crossentropy(y, natural))
+            divergence = tf.reduce_mean(keras.losses.kl_divergence(natural, predictions))
+            # Divided by the replica count, as compute_loss does, so the replicas' gradients sum to the mean.
+            loss = (natural_loss + self.config.trades_beta * divergence) / \
+                tf.distribute.get_strategy().num_replicas_in_sync
+        return adversarial, tape, predictions, loss
 
     def test_step(self, batch) -> dict:
         """Clean loss and accuracy; on the flagged images, accuracy under the strong evaluation's worst case."""
@@ -274,13 +298,28 @@ class RobustTask(Task):
     def on_test_epoch_start(self, trainer, task) -> None:
         self._strong_accuracy.reset_state()
 
-    def on_train_epoch_end(self, trainer, task) -> None:
+    def validation_metrics(self, trainer) -> dict:
+        """The guard's reading, ``val_pgd_accuracy``: PGD-10 accuracy on the first 500 validation images."""
         from tasks.robust.attacks import accuracy_under_attack
 
         x, y = self.guard_batch()
-        accuracy = accuracy_under_attack(self.model, x, y, self.guard_attack, seed=self._guard_seed)
+        return {"pgd_accuracy": accuracy_under_attack(self.model, x, y, self.guard_attack, seed=self._guard_seed)}
+
+    def configure_callbacks(self) -> list:
+        return [self.best_guard] if self.best_guard is not None else []
+
+    def on_fit_end(self, trainer, task) -> None:
+        best = self.best_guard.best_model_path if self.best_guard is not None else None
+        if best is not None and best.exists():
+            self.model.load_weights(best)
+            print(f"kept epoch {self.best_guard.best['epoch'] + 1}: best held-out PGD accuracy "
+                  f"{self.best_guard.best['value']:.4f}")
+
+    def on_train_epoch_end(self, trainer, task) -> None:
         self.training_seconds += time.perf_counter() - self._epoch_started
-        trainer.logger.log_scalars({"pgd_accuracy": accuracy}, trainer.current_epoch, "validation")
+        if not trainer.validated_this_epoch:
+            return
+        accuracy = trainer.metrics["val_pgd_accuracy"]
         if self.guard.check(trainer.current_epoch, accuracy):
             self.model.set_weights(self._good_weights)
             trainer.should_stop = True
@@ -321,6 +360,8 @@ class RobustTask(Task):
             "strong_evaluation": {"attacks": [a.describe() for a in self.eval_attacks],
                                   "images": self.strong_images, "worst_case_per_image": True},
             "collapse_guard": self.guard.state_dict(), "data_checksums": self.data_checksums(),
+            "trades_beta": self.config.trades_beta,
+            "kept_epoch": (self.best_guard.best or {}).get("epoch") if self.best_guard is not None else None,
             "preprocessing": {"scale": 1 / 255, "input_shape": list(self.config.recipe.input_shape)},
         }
 

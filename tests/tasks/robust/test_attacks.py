@@ -153,3 +153,15 @@ def test_strong_attacks_describe_restarts_and_loss():
         AttackConfig.pgd(0.3, 10, restarts=0)
     with pytest.raises(UserError, match="loss"):
         AttackConfig.pgd(0.3, 10, loss="hinge")
+
+
+def test_trades_adversary_stays_in_the_ball_and_moves_the_prediction_away_from_the_clean_one(setting):
+    from tasks.robust.attacks import trades_perturb
+
+    model, x, y = setting
+    clean = model(x, training=False)
+    adversarial = trades_perturb(model, x, clean, 0.1, steps=5, step_size=0.03)
+    assert float(tf.reduce_max(tf.abs(adversarial - x))) <= 0.1 + 1e-6
+    assert float(tf.reduce_min(adversarial)) >= 0 and float(tf.reduce_max(adversarial)) <= 1
+    divergence = float(tf.reduce_mean(keras.losses.kl_divergence(clean, model(adversarial, training=False))))
+    assert divergence > 1e-4  # the clean batch against itself has none

@@ -236,3 +236,24 @@ def test_resume_is_bit_for_bit_with_random_starts_and_augmentation(trainer_confi
     assert straight.train_attack.random_start
     for a, b in zip(straight.model.get_weights(), resumed.model.get_weights(), strict=True):
         np.testing.assert_array_equal(a, b)
+
+
+def test_keep_best_guard_ends_on_the_epoch_with_the_best_held_out_pgd_accuracy(trainer_config, monkeypatch):
+    readings = iter([0.4, 0.7, 0.5, 0.6])
+    monkeypatch.setattr(tasks.robust.attacks, "accuracy_under_attack", lambda *args, **kwargs: next(readings))
+    task, recorder = synthetic(keep_best_guard=True), WeightsAtValidation()
+    task.guard = CollapseGuard(tolerance=1.0)  # no collapse here: only the selection is under test
+    trainer = Trainer(trainer_config(max_epochs=4), callbacks=[recorder])
+    trainer.fit(task)
+    assert trainer.current_epoch == 4 and task.best_guard.best["epoch"] == 1
+    assert all(np.array_equal(a, b) for a, b in zip(task.model.get_weights(), recorder.weights[1], strict=True))
+    assert task.model_card(trainer)["kept_epoch"] == 1
+
+
+def test_trades_trains_on_clean_and_adversarial_batches(trainer_config):
+    task = synthetic(trades_beta=6.0, attack="pgd")
+    trainer = Trainer(trainer_config(max_epochs=2))
+    trainer.fit(task)
+    assert np.isfinite(trainer.metrics["train_loss"]) and trainer.metrics["train_loss"] > 0
+    assert "val_pgd_accuracy" in trainer.metrics
+    assert task.model_card(trainer)["trades_beta"] == 6.0
