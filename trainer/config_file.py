@@ -21,6 +21,7 @@ import yaml
 
 from common.errors import UserError
 from trainer.options import NUMBER, WORDS, Option
+from trainer.validation import check_fields
 
 KINDS = {int: "an integer", float: "a number", NUMBER: "a number", str: "text", bool: "true or false",
          Path: "a path"}
@@ -141,10 +142,8 @@ def _scalar(path: Path, where: str, option: Option, value: Any) -> Any:
                 str: isinstance(value, str) or number, Path: isinstance(value, str)}
     if not accepted[option.kind]:
         raise UserError(f"{path}: {where} is {value!r}, not {_expected(option, one=True)}")
-    typed = {float: float, str: str, Path: Path}.get(option.kind, lambda v: v)(value)
-    if option.choices and typed not in option.choices:
-        raise UserError(f"{path}: {where} is {value!r}, not one of {', '.join(option.choices)}")
-    return typed
+    # Choices and ranges are the field's, checked once where its Config is built (_check_builds).
+    return {float: float, str: str, Path: Path}.get(option.kind, lambda v: v)(value)
 
 
 def _expected(option: Option, one: bool = False) -> str:
@@ -156,9 +155,10 @@ def _expected(option: Option, one: bool = False) -> str:
 
 
 def _check_builds(path: Path, section: Section, values: dict) -> None:
-    """Builds the section's Config from the file's values, so a value out of range names its key here."""
+    """Builds the section's Config from the file's values and checks its fields (choices and ranges, as a flag's
+    are), so a value out of range names its key here."""
     try:
-        section.config(**values)
+        check_fields(section.config(**values))
     except UserError as error:
         culprit = next((k for k in values if not _builds(section.config, {k: values[k]})), None)
         where = section.where(culprit) if culprit else f"section {section.key or 'top level'}"
@@ -167,7 +167,7 @@ def _check_builds(path: Path, section: Section, values: dict) -> None:
 
 def _builds(config: type, values: dict) -> bool:
     try:
-        config(**values)
+        check_fields(config(**values))
     except UserError:
         return False
     return True
