@@ -236,18 +236,19 @@ class EmotionTuner(keras_tuner.Tuner):
         default = keras_tuner.HyperParameters()
         self.hypermodel.build(default)
         self.default_hp, self.default_values = default, dict(default.values)
-        if self.oracle.trials:  # a resumed search: the first trial has ended before
+        # A distributed worker's oracle is a client without the trials: only a single process measures seeds.
+        if self.measure_seeds and self.oracle.trials:  # a resumed search: the first trial has ended before
             self._measure_seeds()
 
     def on_trial_end(self, trial) -> None:
         super().on_trial_end(trial)
-        if len(self.oracle.trials) == 1:
+        if self.measure_seeds and len(self.oracle.trials) == 1:
             self._measure_seeds()
 
     def _measure_seeds(self) -> None:
-        if self.measure_seeds:  # after the first trial, so a budget always buys a trial first
-            self.seed_scores = measure_seed_spread(self.train_trial, self.default_hp, self.config,
-                                                   Path(self.project_dir), self.oracle.budget)
+        # After the first trial, so a budget always buys a trial first.
+        self.seed_scores = measure_seed_spread(self.train_trial, self.default_hp, self.config,
+                                               Path(self.project_dir), self.oracle.budget)
 
     def run_trial(self, trial, *args, **kwargs) -> dict:
         values = trial.hyperparameters.values
