@@ -134,8 +134,9 @@ def test_cli_test_without_a_model_is_one_line(tmp_path):
                             capture_output=True, text=True, cwd=tmp_path, timeout=300)
     assert result.returncode == 2
     assert result.stderr.strip().splitlines() == [
-        f"error: model {tmp_path / 'missing.h5'} does not exist; train it first with "
-        "`python cli.py fit adversarial --dataset mnist`"]
+        # A missing --model names the task's shipped models (the CLI checks it before TensorFlow loads).
+        f"error: model {tmp_path / 'missing.h5'} does not exist; pass --model with one of the shipped adversarial "
+        "models: models/cifar10_cnn.h5, models/mnist_cnn.h5"]
 
 
 @pytest.mark.realdata
