@@ -52,8 +52,8 @@ class EmotionConfig:
     batch_size: int = field(default=128, metadata={"help": "Batch size.", "min": 1})
     tune: bool = field(default=False, metadata={
         "help": "Search with KerasTuner first (--tune-minutes), then train the pick for --max-epochs, test and "
-                "export: about 2.5 h on 2 cores with --precision bf16-mixed (twice that in float32), about 35 min "
-                "with --max-epochs 5."})
+                "export: 2.3 h measured on 2 cores with --precision bf16-mixed (about twice that in float32), an "
+                "estimated 35 min with --max-epochs 5."})
     # Random search with fewer, longer trials: Hyperband's one-epoch rounds ranked noise (every
     # trial near the majority-class rate); a whole short cosine schedule per trial ranks.
     tuner: str = field(default="random", metadata={"help": "Search algorithm.", "choices": TUNERS})
