@@ -1,8 +1,10 @@
-"""A local MJPEG-over-HTTP stream that serves a few frames, then goes away: a camera that stops mid-way."""
+"""Local MJPEG-over-HTTP streams: one that serves a few frames, then goes away (a camera that stops mid-way),
+and one that serves frames at a camera's pace until its client leaves (a camera that never ends)."""
 
 from __future__ import annotations
 
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import numpy as np
@@ -19,9 +21,10 @@ def jpeg_frames(count: int, size=(240, 320)) -> list[bytes]:
 
 
 class StoppingStream:
-    """Serves ``frames`` to the first client, then refuses every later one (the stream is gone)."""
+    """Serves ``frames`` to the first client, then refuses every later one (the stream is gone). With ``fps``, it
+    serves them again and again at that pace until the client leaves: a run ends only when it is stopped."""
 
-    def __init__(self, frames: list[bytes]) -> None:
+    def __init__(self, frames: list[bytes], fps: float | None = None) -> None:
         served = threading.Event()
 
         class Handler(BaseHTTPRequestHandler):
@@ -33,10 +36,19 @@ class StoppingStream:
                 self.send_response(200)
                 self.send_header("Content-Type", "multipart/x-mixed-replace; boundary=frame")
                 self.end_headers()
-                for jpeg in frames:
-                    self.wfile.write(b"--frame\r\nContent-Type: image/jpeg\r\n")
-                    self.wfile.write(f"Content-Length: {len(jpeg)}\r\n\r\n".encode() + jpeg + b"\r\n")
-                self.wfile.flush()
+                try:
+                    while True:
+                        for jpeg in frames:
+                            self.wfile.write(b"--frame\r\nContent-Type: image/jpeg\r\n")
+                            self.wfile.write(f"Content-Length: {len(jpeg)}\r\n\r\n".encode() + jpeg + b"\r\n")
+                            if fps:
+                                self.wfile.flush()
+                                time.sleep(1 / fps)
+                        if not fps:
+                            break
+                    self.wfile.flush()
+                except (BrokenPipeError, ConnectionResetError):  # the client left
+                    pass
 
             def log_message(self, *args):
                 pass
