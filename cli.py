@@ -15,13 +15,13 @@ import typer
 
 from cli_config import SaveConfig, save_config
 from cli_help import HelpCommand, HelpGroup
-from cli_options import TASK_COMMAND, convert, parameter, parse_task_command, quiet_tensorflow_start
+from cli_options import TASK_COMMAND, parameter, parse_task_command, quiet_tensorflow_start
 from cli_options import resolved_options_yaml as _options_yaml
 from common.errors import UserError
 from live.config import LiveConfig
 from trainer.options import options_of
 from trainer.shipped import find_model
-from trainer.validation import missing_model_error, other_task_model_error
+from trainer.validation import Given, missing_model_error, other_task_model_error, typed_values
 
 app = typer.Typer(
     cls=HelpGroup,
@@ -217,9 +217,8 @@ def lr_find(ctx: typer.Context) -> None:
 
 def live(**values) -> None:
     """Classify faces from a camera or video in real time, in a rich terminal view."""
-    options = {o.name: o for o in options_of(LiveConfig, "live")}
-    given = {name: convert(options[name], value) for name, value in values.items()}
-    config = _run(lambda: LiveConfig(**given))
+    given = {name: Given(value) for name, value in values.items() if value is not None}
+    config = _run(lambda: LiveConfig(**typed_values(LiveConfig, given, "live")))
     _run(lambda: _check_emotion_model(Path(config.model)))
     _quiet_tensorflow()
 

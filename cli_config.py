@@ -64,14 +64,13 @@ def options_yaml(verb: str, task: str, trainer: dict, task_config, own, folder: 
     return config_yaml({"trainer": trainer, task: config_values(task_config), None: config_values(own)}, header)
 
 
-def file_sections(task: str, trainer_options: list, task_config: type | None, task_options: list, own: type,
-                  own_options: list, every_command: list[type]) -> list:
+def file_sections(task: str, trainer_options: list, task_options: list, own_options: list,
+                  every_command: list[type]) -> list:
     """What a --config file holds for one command; keys that another command reads are skipped, not refused."""
     from trainer import TrainerConfig
     from trainer.config_file import Section
 
     every_own = frozenset(f.name for options in every_command for f in dataclasses.fields(options))
     every_trainer = frozenset(f.name for f in dataclasses.fields(TrainerConfig))
-    return [Section("trainer", tuple(trainer_options), TrainerConfig, every_trainer),
-            Section(task, tuple(task_options), task_config),
-            Section(None, tuple(own_options), own, every_own)]
+    return [Section("trainer", tuple(trainer_options), every_trainer), Section(task, tuple(task_options)),
+            Section(None, tuple(own_options), every_own)]

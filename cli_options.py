@@ -11,7 +11,6 @@ import difflib
 import inspect
 import os
 from dataclasses import dataclass, field
-from enum import Enum
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -21,8 +20,8 @@ from cli_config import CONFIG_PANEL, ConfigFileOptions, file_sections, options_y
 from cli_help import HelpCommand
 from common.errors import UserError
 from common.stderr import tensorflow_start_up_hidden
-from trainer.options import NUMBER, options_of
-from trainer.validation import check_fields
+from trainer.options import options_of
+from trainer.validation import Given, typed_values
 
 try:  # typer >= 0.2x carries its own click
     from typer._click import exceptions as click_errors
@@ -150,15 +149,18 @@ class ParsedTaskCommand:
 
 
 def parse_task_command(ctx: typer.Context, verb: str) -> ParsedTaskCommand:
-    """Reads TASK, then parses the rest with a command made for that task; help and usage errors exit here."""
+    """Reads TASK, then parses the rest with a command made for that task; help and usage errors exit here.
+
+    Each value, from a flag or from --config (flags win), goes through its field's converter and its Config's
+    checks once (``typed_values``), before TensorFlow is imported or anything trains."""
     from tasks import find_task
     from trainer import TrainerConfig
 
     command = COMMANDS[verb]
-    own, trainer_fields = command.own, command.trainer_fields
     trainer = [o for o in options_of(TrainerConfig, "TrainerConfig")
-               if trainer_fields is None or o.name in trainer_fields]
-    shared = {CONFIG_PANEL: options_of(ConfigFileOptions, verb), TRAINER_PANEL: trainer + options_of(own, verb)}
+               if command.trainer_fields is None or o.name in command.trainer_fields]
+    own = options_of(command.own, verb)
+    shared = {CONFIG_PANEL: options_of(ConfigFileOptions, verb), TRAINER_PANEL: trainer + own}
     args = list(ctx.args)
     if not args or args[0] in ("--help", "-h"):
         _invoke(_task_command(ctx.command.help, shared, task_argument=True), ["--help"], ctx.command_path)
@@ -172,35 +174,27 @@ def parse_task_command(ctx: typer.Context, verb: str) -> ParsedTaskCommand:
     _check_unique(groups, spec.name)
     summary = f"{command.purpose} the task {spec.name}" + (f": {spec.summary}." if spec.summary else ".")
     every = {o.name: o for options in groups.values() for o in options}
-    values = _invoke(_task_command(summary, groups), args[1:], f"{ctx.command_path} {args[0]}", spec.name, task_options,
-                     every)
-    parsed = {panel: {o.name: convert(o, values[o.name]) for o in options if o.name in values}
-              for panel, options in groups.items()}
-    for config_class, given in ((TrainerConfig, parsed[TRAINER_PANEL]), (config, parsed[f"{spec.name} options"])):
-        _check_given(config_class, given)
-    own_names = {o.name for o in options_of(own, verb)}
-    trainer_given = {k: v for k, v in parsed[TRAINER_PANEL].items() if k not in own_names}
-    own_given = {k: v for k, v in parsed[TRAINER_PANEL].items() if k in own_names}
-    task_given, source = parsed[f"{spec.name} options"], parsed[CONFIG_PANEL]
+    flags = _invoke(_task_command(summary, groups), args[1:], f"{ctx.command_path} {args[0]}", spec.name,
+                    task_options, every)
+    source = _values(ConfigFileOptions, verb, shared[CONFIG_PANEL], flags, {})
+    read = {}
     if source.get("config") is not None:
         from trainer.config_file import read_config_file
 
-        sections = file_sections(spec.name, trainer, config, task_options, own, options_of(own, verb),
-                                 [c.own for c in COMMANDS.values()])
+        sections = file_sections(spec.name, trainer, task_options, own, [c.own for c in COMMANDS.values()])
         read = read_config_file(source["config"], sections)
-        trainer_given, task_given = {**read["trainer"], **trainer_given}, {**read[spec.name], **task_given}
-        own_given = {**read[None], **own_given}
-    _check_given(own, own_given)
-    return ParsedTaskCommand(spec, trainer_given, own_given, task_given, verb, source.get("print_config", False))
+    return ParsedTaskCommand(spec, _values(TrainerConfig, "TrainerConfig", trainer, flags, read.get("trainer", {})),
+                             _values(command.own, verb, own, flags, read.get(None, {})),
+                             _values(config, f"task {spec.name}", task_options, flags, read.get(spec.name, {})),
+                             verb, source.get("print_config", False))
 
 
-def _check_given(config_class: type | None, given: dict) -> None:
-    """Builds the Config from what was given, so that every range (metadata and ``__post_init__``) holds before
-    TensorFlow is imported or anything trains; a plug-in's Config is checked by the same metadata."""
-    if config_class is None:
-        return
-    names = {f.name for f in dataclasses.fields(config_class)}
-    check_fields(config_class(**{k: v for k, v in given.items() if k in names and v is not None}))
+def _values(config: type | None, owner: str, options: list, flags: dict, from_file: dict[str, Given]) -> dict:
+    """What one Config is given, a flag over the file's key, each value converted and checked once."""
+    if config is None:
+        return {}
+    names = {o.name for o in options}
+    return typed_values(config, {**from_file, **{k: Given(v) for k, v in flags.items() if k in names}}, owner)
 
 
 def _check_unique(groups: dict, task: str) -> None:
@@ -238,28 +232,16 @@ def _task_command(help_text: str, groups: dict, task_argument: bool = False):
 
 
 def parameter(option, panel: str) -> inspect.Parameter:
-    """The typer declaration of one derived option: comma lists are read as text, choices as a str Enum."""
-    kind, default = option.kind, option.default
-    if option.many or option.kind is NUMBER:  # read as text, parsed by the option itself
-        kind, default = str, None
-    elif option.choices:
-        kind = Enum(option.flag, [(choice, choice) for choice in option.choices], type=str)
-        default = None if default is None else kind(default)
-    annotation = kind if kind is bool else kind | None
-    shown = option.show_default() if option.default_text or option.many or option.kind is NUMBER else True
-    info = typer.Option(help=option.help, rich_help_panel=panel, show_default=shown)
-    if kind is bool:
-        default = bool(default)
-    return inspect.Parameter(option.name, inspect.Parameter.KEYWORD_ONLY, default=default,
-                             annotation=Annotated[annotation, info])
-
-
-def convert(option, value):
-    if option.many and value is not None:
-        return option.parse_list(value)
-    if option.kind is NUMBER and value is not None:
-        return option.parse_number(value)
-    return value.value if isinstance(value, Enum) else value
+    """The typer declaration of one option: a flag pair for a bool, else the text given, which the field's one
+    converter reads (``Option.parse``), as it reads the same value from a config file."""
+    if option.kind is bool:
+        info = typer.Option(help=option.help, rich_help_panel=panel, show_default=True)
+        return inspect.Parameter(option.name, inspect.Parameter.KEYWORD_ONLY, default=bool(option.default),
+                                 annotation=Annotated[bool, info])
+    info = typer.Option(help=option.help, rich_help_panel=panel, metavar=option.metavar,
+                        show_default=option.show_default() or False)
+    return inspect.Parameter(option.name, inspect.Parameter.KEYWORD_ONLY, default=None,
+                             annotation=Annotated[str | None, info])
 
 
 def _invoke(command, args: list[str], prog: str, task: str | None = None, task_options=(), options=None) -> dict:
@@ -270,11 +252,6 @@ def _invoke(command, args: list[str], prog: str, task: str | None = None, task_o
         raise UserError(_no_such_option(error, command, task, task_options, prog)) from None
     except click_errors.BadOptionUsage as error:  # a flag given last, without its value
         raise UserError(_no_value(error.option_name, options, prog)) from None
-    except click_errors.BadParameter as error:
-        option = (options or {}).get(getattr(error.param, "name", None))
-        if option is None:
-            raise UserError(" ".join(error.format_message().split())) from None
-        raise UserError(_bad_value(option, _given_text(args, error.param.opts))) from None
     except click_errors.UsageError as error:
         raise UserError(" ".join(error.format_message().split())) from None
     if not isinstance(result, dict):  # --help printed the help
@@ -282,43 +259,13 @@ def _invoke(command, args: list[str], prog: str, task: str | None = None, task_o
     return result
 
 
-def _bad_value(option, text: str) -> str:
-    """A value the option's type refuses, quoted, with what it takes and an example."""
-    if option.choices:
-        close = difflib.get_close_matches(text, option.choices, n=1, cutoff=0.6)
-        hint = f" (did you mean {close[0]}?)" if close else ""
-        return f"{option.flag} {text!r} is unknown{hint}; use one of {', '.join(option.choices)}"
-    words = {int: "a whole number", float: "a number"}.get(option.kind, f"a {option.kind.__name__}")
-    return f"{option.flag} {text!r} is not {words}; e.g. {option.flag} {_example(option)}"
-
-
 def _no_value(flag: str, options, prog: str) -> str:
     """A flag given last, without its value."""
     option = next((o for o in (options or {}).values() if o.flag == flag), None)
-    if option is None or not (option.choices or option.kind in (int, float)):
+    example = option.example() if option is not None else None
+    if example is None:
         return f"option {flag} needs a value; see {prog} --help"
-    return f"option {flag} needs a value; e.g. {flag} {_example(option)}"
-
-
-def _example(option):
-    """A value the option takes: its first choice, its default when a number, else a typical number."""
-    if option.choices:
-        return option.choices[0]
-    if isinstance(option.default, (int, float)) and not isinstance(option.default, bool) and option.default:
-        return option.default
-    return {int: 10, float: 0.01}.get(option.kind, 1)
-
-
-def _given_text(args: list[str], flags) -> str:
-    """The text given to one of ``flags`` (the last, as click reads it): ``--flag value`` or ``--flag=value``."""
-    given = ""
-    for index, arg in enumerate(args):
-        for flag in flags:
-            if arg == flag and index + 1 < len(args):
-                given = args[index + 1]
-            elif arg.startswith(flag + "="):
-                given = arg[len(flag) + 1:]
-    return given
+    return f"option {flag} needs a value; e.g. {flag} {example}"
 
 
 def _no_such_option(error, command, task: str | None, task_options, prog: str) -> str:

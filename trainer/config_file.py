@@ -4,8 +4,10 @@ A file holds one section per Config dataclass, keyed by its field names: ``train
 Trainer's options, a section named after the task for the task's, and a command's own options
 (``patience``, ``checkpoint``...) at the top level, so what ``--print-config`` prints and what a run
 folder's ``config.yaml`` holds read back as they were written. Keys that another command reads are
-skipped (a run's ``config.yaml`` serves ``test`` and ``lr-find`` too); any other key, or a value its
-field cannot take, is one ``UserError`` naming the key and the file.
+skipped (a run's ``config.yaml`` serves ``test`` and ``lr-find`` too); any other key is one ``UserError``
+naming the key and the file. The values are read as the file has them and typed where the flags' are,
+by ``trainer.validation.typed_values``, so a value and its flag's text go through one converter and one
+check, and a bad one is named by its file and key.
 """
 
 from __future__ import annotations
@@ -20,33 +22,29 @@ from typing import Any
 import yaml
 
 from common.errors import UserError
-from trainer.options import NUMBER, WORDS, Option
-from trainer.validation import check_fields
-
-KINDS = {int: "an integer", float: "a number", NUMBER: "a number", str: "text", bool: "true or false",
-         Path: "a path"}
+from trainer.options import Option
+from trainer.validation import Given
 
 
 @dataclass(frozen=True)
 class Section:
-    """One part of a file: ``key`` None for the top level; its values must build ``config`` when given."""
+    """One part of a file: ``key`` None for the top level; it takes the keys of ``options``."""
 
     key: str | None
     options: tuple[Option, ...]
-    config: type | None = None
     skipped: frozenset[str] = frozenset()  # keys another command reads here
 
     def where(self, name: str) -> str:
         return name if self.key is None else f"{self.key}.{name}"
 
 
-def read_config_file(path: str | Path, sections: list[Section]) -> dict[str | None, dict[str, Any]]:
-    """The values each section of ``path`` gives, by section key, typed as the options parse them."""
+def read_config_file(path: str | Path, sections: list[Section]) -> dict[str | None, dict[str, Given]]:
+    """The values each section of ``path`` gives, by section key, each with the file and key it came from."""
     path = Path(path)
     document = _load(path)
     nested = {s.key: s for s in sections if s.key is not None}
     top = next((s for s in sections if s.key is None), Section(None, ()))
-    values: dict[str | None, dict[str, Any]] = {s.key: {} for s in sections}
+    values: dict[str | None, dict[str, Given]] = {s.key: {} for s in sections}
     for key, value in document.items():
         if key in nested:
             if not isinstance(value, dict):
@@ -93,17 +91,15 @@ def _load(path: Path) -> dict:
     return document
 
 
-def _read_section(path: Path, section: Section, mapping: dict, sections: list[str] = ()) -> dict[str, Any]:
-    options = {o.name: o for o in section.options}
+def _read_section(path: Path, section: Section, mapping: dict, sections: list[str] = ()) -> dict[str, Given]:
+    names = {o.name for o in section.options}
     values = {}
     for key, value in mapping.items():
         key = str(key)
-        if key in options:
-            values[key] = _value(path, section.where(key), options[key], value)
+        if key in names:
+            values[key] = Given(value, f"{path}: {section.where(key)}")
         elif key not in section.skipped:
             raise UserError(f"{path}: unknown key {section.where(key)}{_suggestion(section, key, sections)}")
-    if section.config is not None:
-        _check_builds(path, section, values)
     return values
 
 
@@ -115,62 +111,6 @@ def _suggestion(section: Section, key: str, sections: list[str]) -> str:
     where = f"section {section.key}" if section.key else "top level"
     takes = ", ".join(names) if len(names) <= 8 else f"{', '.join(names[:8])}, ..."
     return f"; the {where} takes {takes or 'no keys'} (--print-config prints every key)"
-
-
-def _value(path: Path, where: str, option: Option, value: Any) -> Any:
-    if value is None:
-        if option.optional:
-            return None
-        raise UserError(f"{path}: {where} is null; give {_expected(option)} or leave the key out")
-    if option.many:
-        if isinstance(value, str):
-            try:
-                return option.parse_list(value)
-            except UserError as error:
-                raise UserError(f"{path}: {where}: {error}") from None
-        if not isinstance(value, list):
-            raise UserError(f"{path}: {where} is {value!r}, not {_expected(option)}")
-        return tuple(_scalar(path, f"{where}[{i}]", option, item) for i, item in enumerate(value))
-    return _scalar(path, where, option, value)
-
-
-def _scalar(path: Path, where: str, option: Option, value: Any) -> Any:
-    is_bool = isinstance(value, bool)
-    number = isinstance(value, (int, float)) and not is_bool
-    # `precision: 32` means the text "32"; `learning_rate: 1` the number 1.0.
-    accepted = {bool: is_bool, int: isinstance(value, int) and not is_bool, float: number, NUMBER: number,
-                str: isinstance(value, str) or number, Path: isinstance(value, str)}
-    if not accepted[option.kind]:
-        raise UserError(f"{path}: {where} is {value!r}, not {_expected(option, one=True)}")
-    # Choices and ranges are the field's, checked once where its Config is built (_check_builds).
-    return {float: float, str: str, Path: Path}.get(option.kind, lambda v: v)(value)
-
-
-def _expected(option: Option, one: bool = False) -> str:
-    if option.choices:
-        return f"one of {', '.join(option.choices)}"
-    if option.many and not one:
-        return f"a list of {WORDS[option.kind]}"
-    return KINDS[option.kind]
-
-
-def _check_builds(path: Path, section: Section, values: dict) -> None:
-    """Builds the section's Config from the file's values and checks its fields (choices and ranges, as a flag's
-    are), so a value out of range names its key here."""
-    try:
-        check_fields(section.config(**values))
-    except UserError as error:
-        culprit = next((k for k in values if not _builds(section.config, {k: values[k]})), None)
-        where = section.where(culprit) if culprit else f"section {section.key or 'top level'}"
-        raise UserError(f"{path}: {where}: {error}") from None
-
-
-def _builds(config: type, values: dict) -> bool:
-    try:
-        check_fields(config(**values))
-    except UserError:
-        return False
-    return True
 
 
 def _plain(value: Any) -> Any:

@@ -7,30 +7,34 @@
     monitor: str = field(default="val_loss", metadata={"help": "...", "any": "why every value is fine"})
 
 ``min`` / ``max`` are inclusive bounds, ``above`` / ``below`` exclusive ones; a bounded float must also
-be finite. On a tuple they bound each entry, as ``choices`` does. ``check`` is a function of the value
-that returns None when it is good, else the value, what is wrong with it and how to fix it
-("'a/b' is not one folder name: ..."), which the message puts after the option's flag. A bool takes either value; any
-other field declares a range, choices, a check, or ``any`` with the reason every value is fine (a test
-walks every built-in field with a bad value, so a field without one fails the suite). None, an optional
-field's "not given", always passes.
+be finite. On a tuple they bound each entry, as ``choices`` (or a ``Literal``) does. ``check`` is a
+function of the value that returns None when it is good, else the value, what is wrong with it and how
+to fix it ("'a/b' is not one folder name: ..."), which the message puts after the option's flag. A bool
+takes either value; any other field declares a range, choices, a check, or ``any`` with the reason every
+value is fine (a test walks every built-in field with a bad value, so a field without one fails the
+suite). None, an optional field's "not given", always passes. A relation between fields (``--min-lr``
+below ``--max-lr``) is the one thing a Config's ``__post_init__`` checks itself.
 
-``check_fields(config)`` applies them to a Config instance: the built-in Configs call it from
-``__post_init__``, and the CLI calls it on every Config it builds, plug-ins' included, before TensorFlow
-is imported, so no bad value reaches a training or a test.
+``check_fields(config)`` applies the ranges to a Config instance; the built-in Configs call it from
+``__post_init__``, so a Config built in Python is checked as one built from the command line.
+``typed_values(Config, given)`` is how every user value reaches a Config, a flag's text and a config
+file's value alike: each through its option's one converter (``Option.parse``), then the Config built
+and checked once, with a bad value named where it was given (the flag, or the file and key).
 """
 
 from __future__ import annotations
 
-import dataclasses
+import difflib
 import json
 import math
 import os
 import re
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from common.errors import UserError
-from trainer.options import flag_of
+from trainer.options import Option, options_of
 from trainer.shipped import find_model, shipped_models
 
 BOUNDS = ("min", "max", "above", "below")
@@ -39,36 +43,87 @@ WORDS = {"min": "at least", "above": "above", "max": "at most", "below": "below"
 RUN_NAME = re.compile(r"^[A-Za-z0-9._-]+$")
 
 
+class FieldError(UserError):
+    """A value out of its field's range; ``field`` names the field, so a caller can say where it was given."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(message)
+        self.field = field
+
+
+@dataclass(frozen=True)
+class Given:
+    """A value as the user gave it: a flag's text (``where`` empty: the message names the flag) or a config
+    file's value (``where`` "FILE: section.key", put before the message)."""
+
+    value: Any
+    where: str = ""
+
+    def located(self, message: str) -> str:
+        return f"{self.where}: {message}" if self.where else message
+
+
+def typed_values(config: type, given: dict[str, Given], owner: str) -> dict[str, Any]:
+    """The given values as ``config``'s fields take them, checked: each through its option's converter, then
+    ``config`` built from them (defaults elsewhere) and its ranges checked; a bad value is one UserError
+    naming where it was given. ``owner`` names the Config in errors about the Config itself."""
+    options = {o.name: o for o in options_of(config, owner)}
+    values = {}
+    for name, value in given.items():
+        try:
+            values[name] = options[name].parse(value.value)
+        except UserError as error:
+            raise UserError(value.located(str(error))) from None
+    try:
+        check_fields(config(**values))
+    except FieldError as error:
+        raise UserError(given[error.field].located(str(error)) if error.field in given else str(error)) from None
+    except UserError as error:  # a relation between fields, or a plug-in's own __post_init__: find the value
+        culprit = next((name for name in values if not _builds(config, {name: values[name]})), None)
+        raise UserError(given[culprit].located(str(error)) if culprit else str(error)) from None
+    return values
+
+
+def _builds(config: type, values: dict) -> bool:
+    try:
+        check_fields(config(**values))
+    except UserError:
+        return False
+    return True
+
+
 def check_fields(config: Any) -> None:
-    """Raises UserError (one line: the option, the bad value, the fix) for the first field out of its range."""
-    for f in dataclasses.fields(config):
-        message = field_error(f, getattr(config, f.name))
+    """Raises FieldError (one line: the option, the bad value, the fix) for the first field out of its range."""
+    for option in options_of(type(config), type(config).__name__):
+        message = field_error(option, getattr(config, option.name))
         if message:
-            raise UserError(message)
+            raise FieldError(option.name, message)
 
 
-def field_error(f: dataclasses.Field, value: Any) -> str | None:
-    """What is wrong with ``value`` for the field ``f``, in one line; None when it is in range."""
+def field_error(option: Option, value: Any) -> str | None:
+    """What is wrong with ``value`` for the option, in one line; None when it is in range."""
     if value is None or isinstance(value, bool):
         return None
-    flag = flag_of(f.name)
+    flag, metadata = option.flag, option.metadata
     many = isinstance(value, tuple)
     for entry in value if many else (value,):
-        if f.metadata.get("choices") and entry not in f.metadata["choices"]:
+        if option.choices and entry not in option.choices:
             given = f"{_text(value)!r}" + (f" lists {entry!r}, which" if many else "")
-            return f"{flag} {given} is unknown; use one of {', '.join(map(str, f.metadata['choices']))}"
-        wrong = _bound_error(f.metadata, entry)
+            close = difflib.get_close_matches(str(entry), option.choices, n=1, cutoff=0.6)
+            hint = f" (did you mean {close[0]}?)" if close else ""
+            return f"{flag} {given} is unknown{hint}; use one of {', '.join(map(str, option.choices))}"
+        wrong = _bound_error(metadata, entry)
         if wrong:
             got = f"{entry} in {_text(value)}" if many else str(entry)
-            return f"{flag} {'entries ' if many else ''}must be {wrong}, got {got}; {_fix(f, flag)}"
-    check = f.metadata.get("check")
+            return f"{flag} {'entries ' if many else ''}must be {wrong}, got {got}; {_fix(option)}"
+    check = metadata.get("check")
     wrong = check(value) if check else None
     return f"{flag} {wrong}" if wrong else None
 
 
-def has_range(f: dataclasses.Field, kind: type | None = None) -> bool:
-    """Whether the field declares which values it takes (a bool always does)."""
-    return kind is bool or any(key in f.metadata for key in RANGE_KEYS)
+def has_range(option: Option) -> bool:
+    """Whether the option declares which values it takes (a bool, or a Literal's choices, always does)."""
+    return option.kind is bool or bool(option.choices) or any(key in option.metadata for key in RANGE_KEYS)
 
 
 def _bound_error(metadata, entry: Any) -> str | None:
@@ -91,12 +146,12 @@ def _bound_error(metadata, entry: Any) -> str | None:
     return f"{WORDS[key]} {bound}"
 
 
-def _fix(f: dataclasses.Field, flag: str) -> str:
+def _fix(option: Option) -> str:
     """The field's own fix (metadata ``fix``), else its default as an example."""
-    if "fix" in f.metadata:
-        return f.metadata["fix"]
-    default = f.default if f.default is not dataclasses.MISSING else None
-    return f"e.g. {flag} {_text(default)}" if default is not None else f"see {flag} in --help"
+    if "fix" in option.metadata:
+        return option.metadata["fix"]
+    default = option.default
+    return f"e.g. {option.flag} {_text(default)}" if default is not None else f"see {option.flag} in --help"
 
 
 def _text(value: Any) -> str:
@@ -106,6 +161,16 @@ def _text(value: Any) -> str:
 
 
 # --- checks shared by several Configs -----------------------------------------------------------
+def listed_once(values: tuple) -> str | None:
+    """A study's list (depths, activations): at least one entry, each once, as each trains one model."""
+    if not values:
+        return "lists nothing; give at least one entry"
+    repeated = sorted({str(v) for v in values if values.count(v) > 1})
+    if repeated:
+        return f"{_text(values)!r} repeats {', '.join(repeated)}; list each once"
+    return None
+
+
 def one_path_component(name: str) -> str | None:
     """A run folder's name: one path component, so no run writes outside ``<logdir>/<task>/``."""
     if RUN_NAME.match(name) and name not in (".", ".."):

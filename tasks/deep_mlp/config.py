@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from common.errors import UserError
-from trainer.validation import check_fields
+from trainer.validation import check_fields, listed_once
 
 # The keys of tasks.deep_mlp.activations.ACTIVATIONS (a test keeps them equal); that module imports Keras.
 ACTIVATION_NAMES = ("relu", "tanh", "sigmoid", "lecun")
@@ -15,9 +14,9 @@ MNIST_TRAIN = 60000
 @dataclass(frozen=True)
 class DeepMLPConfig:
     depths: tuple[int, ...] = field(default=(5, 20, 40), metadata={
-        "help": "Hidden-layer counts, e.g. 5,20,40.", "min": 1})
+        "help": "Hidden-layer counts, e.g. 5,20,40.", "min": 1, "check": listed_once})
     activations: tuple[str, ...] = field(default=ACTIVATION_NAMES, metadata={
-        "help": "e.g. relu,tanh,sigmoid,lecun.", "choices": ACTIVATION_NAMES})
+        "help": "e.g. relu,tanh,sigmoid,lecun.", "choices": ACTIVATION_NAMES, "check": listed_once})
     # bench/deep_mlp.py grad-cost, depth 40: every 100 steps costs 1.04x an epoch's CPU time, every 10 1.43x.
     grad_every: int = field(default=100, metadata={"help": "Gradient histograms every N steps.", "min": 1})
     # The study's setting: plain SGD on mini-batches of Keras's default size.
@@ -35,19 +34,4 @@ class DeepMLPConfig:
     def __post_init__(self) -> None:
         object.__setattr__(self, "depths", tuple(self.depths))
         object.__setattr__(self, "activations", tuple(self.activations))
-        if not self.depths or any(d < 1 for d in self.depths):
-            raise UserError(f"--depths {_join(self.depths)!r} must list hidden-layer counts of at least 1, "
-                            "e.g. 5,20,40")
-        unknown = [a for a in self.activations if a not in ACTIVATION_NAMES]
-        if unknown or not self.activations:
-            raise UserError(f"--activations {_join(self.activations)!r}: unknown {_join(unknown) or 'empty list'}; "
-                            f"choose from {_join(ACTIVATION_NAMES)}")
-        for option in ("depths", "activations"):
-            values = getattr(self, option)
-            if len(set(values)) != len(values):
-                raise UserError(f"--{option} {_join(values)!r} repeats a value; list each once")
         check_fields(self)
-
-
-def _join(values) -> str:
-    return ",".join(map(str, values))

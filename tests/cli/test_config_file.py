@@ -60,13 +60,15 @@ def test_flags_override_the_file_and_print_config_reads_back(tmp_path):
     ("trainer:\n  max_epoch: 3\n", "unknown key trainer.max_epoch (did you mean trainer.max_epochs?)"),
     ("toy:\n  depths: 5,20\n", "unknown key toy.depths; the section toy takes samples, features"),
     ("emotion:\n  tune: true\n", "unknown key emotion; the top level takes data_dir, patience"),
-    ("trainer:\n  max_epochs: ten\n", "trainer.max_epochs is 'ten', not an integer"),
+    # A file's value goes through the converter a flag's text does, so it is refused in the flag's words.
+    ("trainer:\n  max_epochs: ten\n", "trainer.max_epochs: --max-epochs 'ten' is not a whole number"),
     ("trainer:\n  max_epochs: 0\n", "trainer.max_epochs: --max-epochs must be at least 1, got 0"),
     # Choices are checked once, by the field, for a flag and a file alike.
     ("trainer:\n  strategy: fast\n", "trainer.strategy: --strategy 'fast' is unknown; use one of default, mirrored, "
                                      "multi-worker"),
-    ("toy:\n  samples: 1.5\n", "toy.samples is 1.5, not an integer"),
-    ("patience: [1, 2]\n", "patience is [1, 2], not an integer"),
+    ("toy:\n  samples: 1.5\n", "toy.samples: --samples 1.5 is not a whole number"),
+    ("patience: [1, 2]\n", "patience: --patience [1, 2] is not a whole number"),
+    ("trainer:\n  max_epochs: null\n", "trainer.max_epochs: --max-epochs cannot be null"),
     ("trainer: 5\n", "trainer must be a mapping of option names to values, not 5"),
     ("trainer: [1\n", "is not valid YAML at line 2, column 1"),
     ("- 1\n- 2\n", "holds a list, not a mapping"),

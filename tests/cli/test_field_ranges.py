@@ -19,7 +19,16 @@ import cli_options
 from tasks import BUILT_IN
 from trainer import TrainerConfig
 from trainer.config import _max_time_error, _swa_start_error, _val_interval_error
-from trainer.validation import BOUNDS, check_fields, has_range, model_file_error, one_path_component, tf_config_error
+from trainer.options import options_of
+from trainer.validation import (
+    BOUNDS,
+    check_fields,
+    has_range,
+    listed_once,
+    model_file_error,
+    one_path_component,
+    tf_config_error,
+)
 
 # A value each check function refuses (TF_CONFIG is unset during the walk).
 CHECK_REFUSES = {
@@ -30,6 +39,7 @@ CHECK_REFUSES = {
     _val_interval_error: "1.5",
     model_file_error: "model.txt",
     cli_options._run_folder_error: "/no/such/run-folder",
+    listed_once: None,  # the default's first entry again: a repeat
 }
 # (command, task, Config): which command line reaches each Config's fields.
 CONFIGS = [("fit", "toy", TrainerConfig), ("fit", "toy", cli_options.FitOptions),
@@ -52,9 +62,10 @@ def bad_values(config: type, f: dataclasses.Field) -> list[str]:
     values += [kind(metadata[key] + offsets[key]) for key in BOUNDS if key in metadata]
     if kind is float and any(key in metadata for key in BOUNDS):
         values.append(math.nan)
-    if "check" in metadata:
-        values.append(CHECK_REFUSES[metadata["check"]])  # a new check needs a value it refuses here
     default = f.default if isinstance(f.default, tuple) else ()
+    if "check" in metadata:
+        refused = CHECK_REFUSES[metadata["check"]]  # a new check needs a value it refuses here
+        values.append(default[0] if refused is None else refused)
     return [",".join(map(str, (*default[:1], value))) if default else str(value) for value in values]
 
 
@@ -82,7 +93,7 @@ def nothing_runs(monkeypatch):
 
 @pytest.mark.parametrize("config", [c for _, _, c in CONFIGS], ids=[c.__name__ for _, _, c in CONFIGS])
 def test_every_field_declares_its_range(config):
-    missing = sorted(f.name for f in dataclasses.fields(config) if not has_range(f, _kind(config, f)))
+    missing = sorted(o.name for o in options_of(config, config.__name__) if not has_range(o))
     assert missing == [], f"{config.__name__}: declare a range (min, max, above, below, choices, check or any)"
 
 

@@ -40,20 +40,40 @@ def test_each_field_becomes_one_option_with_its_type_default_and_help():
     assert options["rate"].optional and options["rate"].kind is float
     assert options["folder"].kind is Path and options["on"].kind is bool
     assert options["mode"].choices == ("fast", "slow") and options["level"].choices == ("low", "high")
-    assert options["sizes"].many and options["sizes"].parse_list("1, 2,3") == (1, 2, 3)
+    assert options["sizes"].many and options["sizes"].parse("1, 2,3") == options["sizes"].parse([1, 2, 3]) == (1, 2, 3)
     assert options["words"].default == ("a", "b") and options["words"].show_default() == "a,b"
     assert options["sizes"].flag == "--sizes"
     assert options["interval"].kind is NUMBER and options["interval"].optional
-    assert [options["interval"].parse_number(t) for t in ("2", "0.5")] == [2, 0.5]
-    assert isinstance(options["interval"].parse_number("2"), int)
-    with pytest.raises(UserError, match="--interval 'x' must be a number"):
-        options["interval"].parse_number("x")
+    assert [options["interval"].parse(t) for t in ("2", "0.5", 2, 0.5)] == [2, 0.5, 2, 0.5]
+    assert isinstance(options["interval"].parse("2"), int)
+    # The flag's text and YAML's value go through one converter, and are refused in one wording.
+    with pytest.raises(UserError, match="--interval 'x' is not a number; e.g. --interval 1.0"):
+        options["interval"].parse("x")
 
 
-def test_a_bad_list_item_names_the_option_and_an_example():
-    sizes = next(o for o in options_of(Every, "test") if o.name == "sizes")
-    with pytest.raises(UserError, match=r"--sizes '5,x' must be comma-separated integers, e.g. --sizes 5,20"):
-        sizes.parse_list("5,x")
+@pytest.mark.parametrize(("name", "flag_text", "yaml_value", "typed"), [
+    ("count", "7", 7, 7), ("rate", "1e-3", 0.001, 0.001), ("rate", "1", 1, 1.0), ("name", "32", 32, "32"),
+    ("on", "yes", True, True), ("folder", "data/x", "data/x", Path("data/x")), ("mode", "slow", "slow", "slow"),
+    ("sizes", "5,20", [5, 20], (5, 20)), ("words", "a", ["a"], ("a",)), ("interval", "0.5", 0.5, 0.5),
+])
+def test_a_flags_text_and_a_yaml_value_give_the_same_typed_value(name, flag_text, yaml_value, typed):
+    option = next(o for o in options_of(Every, "test") if o.name == name)
+    assert option.parse(flag_text) == option.parse(yaml_value) == typed
+    assert type(option.parse(flag_text)) is type(option.parse(yaml_value)) is type(typed)
+
+
+@pytest.mark.parametrize(("name", "value", "message"), [
+    ("sizes", "5,x", "--sizes '5,x' is not comma-separated whole numbers; e.g. --sizes 5,20"),
+    ("count", "1.5", "--count '1.5' is not a whole number; e.g. --count 3"),
+    ("count", True, "--count True is not a whole number; e.g. --count 3"),
+    ("rate", [1], "--rate [1] is not a number; e.g. --rate 0.01"),
+    ("on", "maybe", "--on 'maybe' is not true or false; give true or false"),
+])
+def test_a_value_its_type_refuses_names_the_option_and_an_example(name, value, message):
+    option = next(o for o in options_of(Every, "test") if o.name == name)
+    with pytest.raises(UserError) as error:
+        option.parse(value)
+    assert str(error.value) == message
 
 
 @pytest.mark.parametrize("annotation", [dict[str, float], list[int], tuple[int, int], int | str, Literal[1, 2]])

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 import textwrap
 from pathlib import Path
 
 import pytest
+import yaml
 
 from tests.tensorboard_events import read_scalars
 
@@ -227,3 +229,50 @@ def test_each_task_help_shows_only_its_own_options():
     assert "--tune-minutes" in result.stdout and "--max-epochs" in result.stdout
     for other in ("--depths", "--epsilon", "--samples", "--retrain"):
         assert other not in result.stdout
+
+
+# One field added to a plug-in's Config, and no other edit anywhere.
+WIDER = '''
+from dataclasses import dataclass, field
+
+from my_digits import Digits, DigitsConfig
+
+
+@dataclass(frozen=True)
+class WiderConfig(DigitsConfig):
+    dropout: float = field(default=0.25, metadata={"help": "Dropout after the hidden layer.", "min": 0, "below": 1})
+
+
+class Wider(Digits):
+    Config = WiderConfig
+'''
+
+
+@pytest.mark.slow
+def test_a_field_added_to_a_plugins_config_is_a_flag_a_file_key_a_printed_line_a_checked_value_and_saved(plugin):
+    (plugin / "my_wider.py").write_text(WIDER)
+    task = "my_wider:Wider"
+    helped = cli("fit", task, "--help", cwd=plugin, env={"COLUMNS": "200"})  # 1. a flag, with its help and default
+    assert helped.returncode == 0, helped.stderr
+    assert re.search(r"--dropout FLOAT +Dropout after the hidden layer\. \[default: 0\.25\]", helped.stdout)
+
+    (plugin / "mine.yaml").write_text(f"{task}:\n  dropout: 0.4\n")  # 2. a config-file key, 3. a printed line
+    printed = cli("fit", task, "--config", "mine.yaml", "--print-config", cwd=plugin)
+    assert printed.returncode == 0, printed.stderr
+    assert yaml.safe_load(printed.stdout)[task] == {"units": 8, "samples": 256, "interval": 1.0, "dropout": 0.4}
+
+    # 4. a checked value, from a flag and from a file alike
+    assert_one_line_error(cli("fit", task, "--dropout", "1", cwd=plugin),
+                          "error: --dropout must be at least 0 and below 1, got 1.0; e.g. --dropout 0.25")
+    assert_one_line_error(cli("fit", task, "--dropout", "half", cwd=plugin),
+                          "error: --dropout 'half' is not a number; e.g. --dropout 0.25")
+    (plugin / "bad.yaml").write_text(f"{task}:\n  dropout: -0.5\n")
+    assert_one_line_error(cli("fit", task, "--config", "bad.yaml", cwd=plugin),
+                          f"error: bad.yaml: {task}.dropout: --dropout must be at least 0 and below 1, got -0.5")
+
+    trained = cli("fit", task, "--dropout", "0.5", "--max-epochs", "1", "--run-name", "a", "--progress", "none",
+                  cwd=plugin)
+    assert trained.returncode == 0, trained.stderr
+    run = plugin / "logs/wider/a"  # 5. the run's config.yaml, and the task it built
+    assert yaml.safe_load((run / "config.yaml").read_text())[task]["dropout"] == 0.5
+    assert json.loads((run / "config.json").read_text())["task_config"]["dropout"] == 0.5

@@ -41,9 +41,12 @@ def tiny_study(**options) -> DeepMLPTask:
 
 
 @pytest.mark.parametrize("options, message", [
-    ({"depths": (0, 5)}, "--depths '0,5' must list hidden-layer counts of at least 1"),
-    ({"activations": ("relu", "swish")}, "unknown swish; choose from relu,tanh,sigmoid,lecun"),
-    ({"depths": (5, 5)}, "--depths '5,5' repeats a value"),
+    # The depths' and activations' ranges are their fields' (min, choices, listed_once), in the fields' wording.
+    ({"depths": (0, 5)}, "--depths entries must be at least 1, got 0 in 0,5"),
+    ({"activations": ("relu", "swish")}, "--activations 'relu,swish' lists 'swish', which is unknown; use one of "
+                                         "relu, tanh, sigmoid, lecun"),
+    ({"depths": (5, 5)}, "--depths '5,5' repeats 5; list each once"),
+    ({"depths": ()}, "--depths lists nothing; give at least one entry"),
     ({"grad_every": 0}, "--grad-every must be at least 1, got 0"),
     ({"epsilon": 0.3}, "option --epsilon does not apply to task deep-mlp"),
 ])
@@ -60,7 +63,7 @@ def test_cli_reports_a_bad_activation_in_one_line(tmp_path):
     done = CliRunner().invoke(app, ["fit", "deep-mlp", "--activations", "tanh,swish", "--logdir", str(tmp_path)])
     assert done.exit_code == 2
     assert done.output.strip().splitlines() == [
-        "error: --activations 'tanh,swish': unknown swish; choose from relu,tanh,sigmoid,lecun"]
+        "error: --activations 'tanh,swish' lists 'swish', which is unknown; use one of relu, tanh, sigmoid, lecun"]
 
 
 def test_grid_writes_table_figures_report_and_per_model_runs(trainer_config, tmp_path):
