@@ -1,4 +1,6 @@
-"""Help pages that show every option name whole at any width, 80 columns and pipes included.
+"""How the command line speaks of itself: help pages that show every option name whole at any width (80
+columns and pipes included), and usage errors (an unknown command or option, an option without its value)
+as one line, as every other error is.
 
 Typer's rich help lays options out in a six-column table, which at 80 columns cuts names such as
 ``--limit-train-batches`` to ``--limit-train-ba…``. These pages keep its panels and colours but use
@@ -9,15 +11,23 @@ description on the lines below where the name is too long. Names and help come f
 
 from __future__ import annotations
 
+import difflib
 import inspect
 import re
+import sys
 
+import typer
 from rich.console import Console, Group
 from rich.padding import Padding
 from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 from typer.core import TyperArgument, TyperCommand, TyperGroup
+
+try:  # typer >= 0.2x carries its own click
+    from typer._click import exceptions as click_errors
+except ImportError:  # pragma: no cover
+    from click import exceptions as click_errors
 
 # The description gets at least this many columns beside a name; a longer name puts it below.
 MIN_DESCRIPTION = 36
@@ -32,12 +42,55 @@ class HelpCommand(TyperCommand):
     def format_help(self, ctx, formatter) -> None:
         render_help(self, ctx)
 
+    def parse_args(self, ctx, args):
+        try:
+            return super().parse_args(ctx, args)
+        except click_errors.UsageError as error:  # an option without its value comes without its command
+            error.ctx = error.ctx or ctx
+            raise
+
 
 class HelpGroup(TyperGroup):
-    """A typer group whose ``--help`` prints whole option and command names (``render_help``)."""
+    """A typer group whose ``--help`` prints whole option and command names (``render_help``), and whose usage
+    errors are one line (``error: ...``, exit 2) rather than a usage block and a framed box."""
 
     def format_help(self, ctx, formatter) -> None:
         render_help(self, ctx)
+
+    def main(self, *args, standalone_mode: bool = True, **kwargs):
+        if not standalone_mode:
+            return super().main(*args, standalone_mode=False, **kwargs)
+        try:
+            code = super().main(*args, standalone_mode=False, **kwargs)  # an Exit's code, else the command's value
+        except click_errors.UsageError as error:
+            typer.echo(f"error: {usage_error(error)}", err=True)
+            sys.exit(error.exit_code)
+        except click_errors.Abort:
+            typer.echo("error: interrupted", err=True)
+            sys.exit(130)
+        sys.exit(code if isinstance(code, int) else 0)
+
+    def resolve_command(self, ctx, args):
+        name = args[0] if args else ""
+        if name and not name.startswith("-") and self.get_command(ctx, name) is None:
+            commands = self.list_commands(ctx)
+            close = difflib.get_close_matches(name, commands, n=1)
+            hint = f" (did you mean {close[0]}?)" if close else ""
+            raise click_errors.UsageError(f"command {name!r} is unknown{hint}; the commands are {', '.join(commands)}",
+                                          ctx)
+        return super().resolve_command(ctx, args)
+
+
+def usage_error(error) -> str:
+    """A usage error in one line, with where to look: an unknown option and what is close, a missing value."""
+    see = f"; see {error.ctx.command_path} --help" if error.ctx is not None else ""
+    if isinstance(error, click_errors.NoSuchOption):
+        close = f" (did you mean {', '.join(error.possibilities)}?)" if error.possibilities else ""
+        return f"option {error.option_name} is unknown{close}{see}"
+    if isinstance(error, click_errors.BadOptionUsage):
+        return f"option {error.option_name} needs a value{see}"
+    message = " ".join(error.format_message().split())
+    return message if message.startswith("command ") else f"{message}{see}"
 
 
 def render_help(command, ctx, console: Console | None = None) -> None:

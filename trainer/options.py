@@ -32,9 +32,9 @@ class NUMBER:  # noqa: N801 (a marker type, named like the builtins it stands fo
 
 LIST_ITEMS = (int, float, str)
 # What a value of each kind is called: one value, a comma list of them, and help's metavar.
-KIND_WORDS = {int: ("a whole number", "whole numbers", "INTEGER"), float: ("a number", "numbers", "FLOAT"),
-              NUMBER: ("a number", "numbers", "NUMBER"), str: ("text", "words", "TEXT"),
-              bool: ("true or false", "true or false", "BOOLEAN"), Path: ("a path", "paths", "PATH")}
+KIND_WORDS = {int: ("a whole number", "whole numbers", "int"), float: ("a number", "numbers", "float"),
+              NUMBER: ("a number", "numbers", "number"), str: ("text", "words", "str"),
+              bool: ("true or false", "true or false", "bool"), Path: ("a path", "paths", "path")}
 TRUE, FALSE = ("true", "yes", "on"), ("false", "no", "off")  # as YAML writes them
 PARSABLE = ("int, float, int | float, str, bool, Path, a Literal of strings, a tuple[int | float | str, ...], "
             "or any of them | None")
@@ -73,9 +73,9 @@ class Option:
 
     @property
     def metavar(self) -> str:
-        """The value as help shows it: ``[auto|min|max]``, ``INTEGER``, ``INTEGER,...``."""
-        word = f"[{'|'.join(self.choices)}]" if self.choices else KIND_WORDS[self.kind][2]
-        return f"{word},..." if self.many else word
+        """The value as help shows it, in typer's style: ``<auto|min|max>``, ``<int>``, ``<int,...>``."""
+        word = "|".join(self.choices) if self.choices else KIND_WORDS[self.kind][2]
+        return f"<{word},...>" if self.many else f"<{word}>"
 
     def example(self) -> Any:
         """A value the option takes, for a message: the default where it shows one, else a typical value."""

@@ -40,6 +40,14 @@ def test_tasks_lists_every_task_with_one_line():
     (("fit", "toy", "--tune"), "error: option --tune does not apply to task toy"),
     (("fit", "toy", "--strategy", "multi-worker"), "error: --strategy multi-worker needs TF_CONFIG"),
     (("report", "--logdir", "nowhere"), "error: no finished runs (metrics.json) under nowhere"),
+    # Usage errors of every command, not only the task commands', are one line too.
+    (("fitt", "toy"), "error: command 'fitt' is unknown (did you mean fit?); the commands are tasks, fit, test, "
+                      "lr-find, live, report"),
+    (("live", "--cam", "0"), "error: option --cam is unknown (did you mean --camera?); see cli.py live --help"),
+    (("live", "--max-frames"), "error: option --max-frames needs a value; see cli.py live --help"),
+    (("live", "--smooth", "high"), "error: --smooth 'high' is not a number; e.g. --smooth 0.6"),
+    (("report", "--logdir"), "error: option --logdir needs a value; see cli.py report --help"),
+    (("tasks", "extra"), "error: Got unexpected extra argument(s) (extra); see cli.py tasks --help"),
 ])
 def test_user_mistakes_are_one_line_errors(args, message, tmp_path):
     result = cli(*args, cwd=tmp_path)

@@ -16,6 +16,7 @@ from typer.testing import CliRunner
 
 import cli
 import cli_options
+from live.config import LiveConfig
 from tasks import BUILT_IN
 from trainer import TrainerConfig
 from trainer.config import _max_time_error, _swa_start_error, _val_interval_error
@@ -41,10 +42,10 @@ CHECK_REFUSES = {
     cli_options._run_folder_error: "/no/such/run-folder",
     listed_once: None,  # the default's first entry again: a repeat
 }
-# (command, task, Config): which command line reaches each Config's fields.
+# (command, task, Config): which command line reaches each Config's fields (live takes no task).
 CONFIGS = [("fit", "toy", TrainerConfig), ("fit", "toy", cli_options.FitOptions),
            ("test", "toy", cli_options.TestOptions), ("lr-find", "toy", cli_options.LrFindOptions),
-           *[("fit", name, spec.load_config()) for name, spec in BUILT_IN.items()]]
+           *[("fit", name, spec.load_config()) for name, spec in BUILT_IN.items()], ("live", None, LiveConfig)]
 
 
 def _kind(config: type, f: dataclasses.Field) -> type:
@@ -99,7 +100,7 @@ def test_every_field_declares_its_range(config):
 
 @pytest.mark.parametrize(("command", "task", "flag", "value", "named"), walk())
 def test_a_bad_value_of_every_field_is_one_line_and_exit_2(command, task, flag, value, named, nothing_runs):
-    result = CliRunner().invoke(cli.app, [command, task, flag, value])
+    result = CliRunner().invoke(cli.app, [command, *([task] if task else []), flag, value])
     assert result.exit_code == 2, (result.output, result.exception)
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error: ") and "Traceback" not in result.output, result.output
