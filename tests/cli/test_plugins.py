@@ -254,7 +254,7 @@ def test_a_field_added_to_a_plugins_config_is_a_flag_a_file_key_a_printed_line_a
     task = "my_wider:Wider"
     helped = cli("fit", task, "--help", cwd=plugin, env={"COLUMNS": "200"})  # 1. a flag, with its help and default
     assert helped.returncode == 0, helped.stderr
-    assert re.search(r"--dropout FLOAT +Dropout after the hidden layer\. \[default: 0\.25\]", helped.stdout)
+    assert re.search(r"--dropout <float> +Dropout after the hidden layer\. \[default: 0\.25\]", helped.stdout)
 
     (plugin / "mine.yaml").write_text(f"{task}:\n  dropout: 0.4\n")  # 2. a config-file key, 3. a printed line
     printed = cli("fit", task, "--config", "mine.yaml", "--print-config", cwd=plugin)
