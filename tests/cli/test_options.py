@@ -137,3 +137,11 @@ def test_shipped_models_are_found_from_any_folder(tmp_path, monkeypatch):
     assert EmotionConfig(model="models/emotion.h5").model == "models/emotion.h5"
     assert RobustConfig(model="models/mnist_robust.h5").model == str(ROOT / "models/mnist_robust.h5")
     assert AdversarialConfig(model="models/mnist_cnn.h5").model == str(ROOT / "models/mnist_cnn.h5")
+
+
+def test_each_command_takes_trainer_options_that_exist():
+    import cli_options
+
+    names = {f.name for f in dataclasses.fields(TrainerConfig)}
+    for command in cli_options.COMMANDS.values():
+        assert set(command.trainer_fields or ()) <= names, command.verb
