@@ -18,7 +18,6 @@ worker (``KERASTUNER_TUNER_ID=tuner0``, ``tuner1``, ...) runs trials and exits.
 from __future__ import annotations
 
 import json
-import math
 import os
 import time
 from dataclasses import dataclass
@@ -401,9 +400,12 @@ def signal_line(signal: dict) -> str:
                      f"{len(signal['seed_scores'])} seeds ({', '.join(f'{s:.4f}' for s in signal['seed_scores'])})")
     parts.append(f"majority-class rate {signal['majority_class_rate']:.4f}")
     if "ranks" in signal:
-        ratio = signal["trial_spread"] / signal["seed_spread"] if signal["seed_spread"] else math.inf
         verdict = "ranks" if signal["ranks"] else "does not rank: the trials differ by no more than noise"
-        parts.append(f"trial spread {ratio:.1f}x the seed spread (needs {RANKING_MARGIN:g}x): {verdict}")
+        if signal["seed_spread"]:
+            ratio = signal["trial_spread"] / signal["seed_spread"]
+            parts.append(f"trial spread {ratio:.1f}x the seed spread (needs {RANKING_MARGIN:g}x): {verdict}")
+        else:  # every seed scored the same: no noise was measured to compare with
+            parts.append(f"trial spread {signal['trial_spread']:.4f} against no seed spread: {verdict}")
     return "search: " + "; ".join(parts)
 
 

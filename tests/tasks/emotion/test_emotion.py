@@ -587,3 +587,16 @@ def test_resume_with_crops_flips_and_rotation_is_bit_for_bit(tmp_path, trainer_c
     assert resumed.model.get_layer("face_crop").size == 44
     for a, b in zip(straight.model.get_weights(), resumed.model.get_weights(), strict=True):
         np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.parametrize(("seeds", "said"), [
+    ((0.50, 0.48), "trial spread 5.0x the seed spread (needs 2x): ranks"),
+    ((0.24, 0.24), "trial spread 0.1000 against no seed spread: ranks"),
+])
+def test_the_search_line_weighs_the_trial_spread_against_the_seed_spread(seeds, said):
+    from tasks.emotion.search import signal_line
+
+    signal = {"trials": 3, "best": 0.5, "best_trial": "00", "worst": 0.4, "worst_trial": "01", "trial_spread": 0.1,
+              "seed_scores": list(seeds), "seed_spread": round(max(seeds) - min(seeds), 4), "majority_class_rate": 0.25,
+              "ranks": True}
+    assert signal_line(signal).endswith(said)
